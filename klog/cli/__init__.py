@@ -1,0 +1,1 @@
+"""Command-line entry points (click): klog-server, klog-topics, klog-groups, klog-configs."""

@@ -1,0 +1,1 @@
+"""Bundled Kafka client: producer, consumer, admin. Depends on klog.wire and klog.native only."""

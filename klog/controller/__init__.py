@@ -1,0 +1,1 @@
+"""Metadata quorum, metadata log records and the metadata image every node applies."""

@@ -1,0 +1,1 @@
+"""Group coordinator (classic protocol) and offsets in __consumer_offsets."""

@@ -1,0 +1,1 @@
+"""Partition replicas: leader epoch, ISR, high watermark, acks waiters, follower fetchers."""

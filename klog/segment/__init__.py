@@ -1,0 +1,1 @@
+"""Partition storage: segments, indexes, logs, checkpoints, retention, LogManager."""

@@ -1,0 +1,1 @@
+"""Network server: trio listener, connections, request dispatch, handlers, configuration."""

@@ -1,0 +1,1 @@
+"""Sans-I/O Kafka protocol: primitives, messages, framing, record batches, compression, errors."""
