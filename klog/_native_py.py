@@ -69,11 +69,23 @@ def _check_int(value: object, name: str, low: int, high: int, kind: str) -> int:
     return value
 
 
+def _byte_view(buf: Any) -> memoryview:
+    """Flat unsigned bytes of any C-contiguous buffer, as the C module's PyBUF_SIMPLE gives."""
+    try:
+        view = memoryview(buf)
+    except TypeError:
+        raise TypeError("buf must be a contiguous bytes-like object") from None
+    with view:
+        if not view.c_contiguous:
+            raise TypeError("buf must be a contiguous bytes-like object")
+        return view.cast("B")
+
+
 def scan_batches(
     buf: Any, start: int = 0, end: int | None = None, max_batch_bytes: int | None = None
 ) -> tuple[list[Batch], int, tuple[int, str] | None]:
     """Walk v2 record batches in buf[start:end]; see ``klog.native`` for the contract."""
-    with memoryview(buf) as raw, raw.cast("B") as view:
+    with _byte_view(buf) as view:
         return _scan(view, start, end, max_batch_bytes)
 
 
@@ -90,7 +102,9 @@ def _scan(
     if max_batch_bytes is None:
         max_length = _INT32_MAX
     else:
-        max_length = _check_int(max_batch_bytes, "max_batch_bytes", 0, _INT64_MAX, "int64")
+        max_length = _check_int(
+            max_batch_bytes, "max_batch_bytes", 0, _INT64_MAX, "non-negative int64"
+        )
     batches: list[Batch] = []
     pos = start
     while pos < end:
@@ -202,6 +216,8 @@ def _blob(value: object, name: str) -> memoryview | None:
         view = memoryview(value)  # type: ignore[arg-type]
     except TypeError:
         raise TypeError(f"{name} must be bytes-like or None") from None
+    if not view.c_contiguous:
+        raise TypeError(f"{name} must be bytes-like or None")
     if view.nbytes > _INT32_MAX:
         raise ValueError(f"{name} of {view.nbytes} bytes is too long")
     return view
@@ -219,7 +235,11 @@ def encode_records(records: Iterable[Sequence[Any]]) -> bytes:
     """Encode (offset_delta, timestamp_delta, key, value, headers) tuples as v2 records."""
     out = bytearray()
     body = bytearray()
-    for i, rec in enumerate(records):
+    try:
+        items = iter(records)
+    except TypeError:
+        raise TypeError("records must be iterable") from None
+    for i, rec in enumerate(items):
         where = f"record {i}"
         if not isinstance(rec, tuple | list) or len(rec) != 5:
             raise TypeError(
@@ -300,7 +320,7 @@ class _Reader:
 
 def decode_records(buf: Any, count: int, base_offset: int, base_timestamp: int) -> list[Record]:
     """Decode count v2 records; offsets and timestamps come back absolute."""
-    with memoryview(buf) as raw, raw.cast("B") as view:
+    with _byte_view(buf) as view:
         return _decode(view, count, base_offset, base_timestamp)
 
 
