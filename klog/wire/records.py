@@ -110,6 +110,8 @@ class UnsupportedMessageFormatError(CorruptRecordError):
 
 
 class TimestampType(IntEnum):
+    """Attributes bit 3: who set the timestamps, the producer or the broker's log."""
+
     CREATE_TIME = 0
     LOG_APPEND_TIME = 1
 
@@ -187,9 +189,11 @@ def parse_batch_header(buf: Any, pos: int = 0) -> BatchHeader:
     batch length of at least ``MIN_BATCH_LENGTH``, a known codec and a non-negative
     record count. The CRC and the records are not checked (see ``decode_records``).
     """
+    if pos < 0:
+        raise ValueError(f"negative position {pos}")
     view = _bytes_view(buf)
     avail = len(view) - pos
-    if pos < 0 or avail <= MAGIC_POS:
+    if avail <= MAGIC_POS:
         raise CorruptRecordError(f"truncated batch header at position {pos}: {max(avail, 0)} bytes")
     _check_magic(view, pos)
     if avail < BATCH_HEADER_SIZE:
