@@ -46,6 +46,8 @@ class AbstractIndex:
         length = os.fstat(self._handle.fileno()).st_size
         self._length = 0
         self._entries = 0
+        # True while the file has changes an fsync has not covered yet.
+        self._dirty = self.created
         self._map(length)
         if not self.created:
             self._entries = length // self.ENTRY_SIZE
@@ -114,6 +116,7 @@ class AbstractIndex:
     def truncate_to(self, offset: int) -> None:
         """Drop every entry whose offset is >= ``offset``."""
         self._entries = self._largest_slot_at_most(self._slot_offset, offset - 1) + 1
+        self._dirty = True
 
     def reset(self, max_index_size: int) -> None:
         """Drop all entries and preallocate the file to ``max_index_size`` again."""
@@ -128,6 +131,7 @@ class AbstractIndex:
         handle = self._require_handle()
         self._unmap()
         os.ftruncate(handle.fileno(), length)
+        self._dirty = True
         self._map(length)
         self._entries = min(self._entries, self.max_entries)
 
@@ -155,11 +159,14 @@ class AbstractIndex:
         return self._mmap
 
     def close(self, trim: bool = True) -> None:
-        """Trim (unless the file is about to be deleted) and release the file."""
+        """Trim and fsync (unless the file is about to be deleted), then release the
+        file. Blocking when there is something to fsync."""
         if self._handle is None:
             return
         if trim:
             self.trim_to_valid_size()
+            if self._dirty:
+                self.fsync()
         self._unmap()
         self._handle = None
 
@@ -168,4 +175,5 @@ class AbstractIndex:
         self.path = new_path
 
     def fsync(self) -> None:
+        self._dirty = False
         self._require_handle().fsync()

@@ -62,6 +62,7 @@ class OffsetIndex(AbstractIndex):
         relative = offset - self.base_offset
         _ENTRY.pack_into(self._require_mmap(), self._entries * 8, relative, position)
         self._entries += 1
+        self._dirty = True
 
     def sanity_check(self, log_size: int) -> None:
         """Cheap consistency checks (Kafka's plus first/last bounds); raises

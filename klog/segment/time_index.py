@@ -72,6 +72,7 @@ class TimeIndex(AbstractIndex):
             self._require_mmap(), self._entries * 12, timestamp, offset - self.base_offset
         )
         self._entries += 1
+        self._dirty = True
 
     def sanity_check(self, next_offset: int) -> None:
         """Cheap consistency checks against the segment's next offset; raises
