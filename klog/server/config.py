@@ -69,7 +69,7 @@ from klog.server.config_types import (
 )
 
 if TYPE_CHECKING:
-    from klog.segment import LogConfig
+    from klog.segment.config import LogConfig
 
 __all__ = [
     "BROKER_CONFIGS",
@@ -763,14 +763,14 @@ def effective_topic_config(
 
 
 def log_config(broker: BrokerConfig, overrides: Mapping[str, str]) -> LogConfig:
-    """The storage ``klog.segment.LogConfig`` of a topic with these overrides.
+    """The storage ``LogConfig`` (``klog.segment.config``) of a topic with these overrides.
 
     Passes every effective topic config that LogConfig has a field for (Kafka name with
     ``.`` -> ``_``), typed: LIST configs (cleanup.policy) as tuples, "never" as Long.MAX.
     As Kafka 3.6-3.9 do, an unset message.timestamp.before/after.max.ms takes the
     deprecated message.timestamp.difference.max.ms.
     """
-    from klog.segment import LogConfig  # storage is imported lazily: startup needs none of it
+    from klog.segment.config import LogConfig  # lazily: loading a config needs no storage code
 
     values = {name: cv.value for name, cv in effective_topic_config(broker, overrides).items()}
     for bound in ("message.timestamp.before.max.ms", "message.timestamp.after.max.ms"):

@@ -79,6 +79,7 @@ COMPRESSION_TYPES = OneOf(("uncompressed", "zstd", "lz4", "snappy", "gzip", "pro
 TIMESTAMP_TYPES = OneOf(("CreateTime", "LogAppendTime"))
 CLEANUP_POLICIES = ListOf(("compact", "delete"))
 _THROTTLED_REPLICA = re.compile(r"[0-9]+:[0-9]+")
+_MESSAGE_FORMAT = re.compile(r"[0-9]+\.[0-9]+(?:\.[0-9]+)*(?:-IV[0-9]+)?")
 _CLUSTER_ID = re.compile(r"[A-Za-z0-9_-]{22}")
 
 
@@ -101,7 +102,13 @@ def _cluster_id(value: object) -> str | None:
     return "must be a 22-character base64url UUID (as kafka-storage random-uuid prints)"
 
 
+def _message_format(value: object) -> str | None:
+    assert isinstance(value, str)
+    return None if _MESSAGE_FORMAT.fullmatch(value) else "must be a Kafka version such as 3.0-IV1"
+
+
 GZIP_LEVEL = Check(_gzip_level, "[1,...,9] or -1")
+MESSAGE_FORMAT = Check(_message_format, "[0.8.0, ..., 3.0-IV1, ...]")
 THROTTLED_REPLICAS = Check(
     _throttled_replicas, "[partitionId]:[brokerId],[partitionId]:[brokerId],... or *"
 )
@@ -402,6 +409,11 @@ BROKER_CONFIGS: Mapping[str, ConfigDef] = _index(
         at_least(0), CLUSTER,
     ),
     _broker(
+        "log.message.format.version", STRING, "3.0-IV1",
+        "Deprecated; accepted for compatibility (klog always writes v2 record batches).",
+        MESSAGE_FORMAT, CLUSTER,
+    ),
+    _broker(
         "log.message.downconversion.enable", BOOLEAN, True,
         "Deprecated; accepted for compatibility (klog serves only v2 record batches).",
         None, CLUSTER,
@@ -588,6 +600,9 @@ TOPIC_CONFIGS: Mapping[str, ConfigDef] = _index(
     _topic("message.downconversion.enable", BOOLEAN, True,
            "Deprecated; accepted (klog serves only v2 record batches).",
            None, (_ms("log.message.downconversion.enable"),)),
+    _topic("message.format.version", STRING, "3.0-IV1",
+           "Deprecated; accepted (klog always writes v2 record batches).",
+           MESSAGE_FORMAT, (_ms("log.message.format.version"),)),
     _topic("message.timestamp.after.max.ms", LONG, LONG_MAX,
            "Refuse CreateTime records this far ahead of the broker's clock.",
            at_least(0), (_ms("log.message.timestamp.after.max.ms"),)),
@@ -610,6 +625,10 @@ TOPIC_CONFIGS: Mapping[str, ConfigDef] = _index(
            at_least(1), (_ms("min.insync.replicas"),)),
     _topic("preallocate", BOOLEAN, False, "Preallocate new segment files to their full size.",
            None, (_ms("log.preallocate"),)),
+    _topic("remote.log.copy.disable", BOOLEAN, False,
+           "Tiered storage: stop copying to remote storage; accepted, unused."),
+    _topic("remote.log.delete.on.disable", BOOLEAN, False,
+           "Tiered storage: delete remote data when it is disabled; accepted, unused."),
     _topic("remote.storage.enable", BOOLEAN, False, "Tiered storage; klog has none.",
            must_be(False, "klog has no tiered storage")),
     _topic("retention.bytes", LONG, -1,

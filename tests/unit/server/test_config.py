@@ -1045,13 +1045,12 @@ def test_longest_and_internal_topic_names_are_valid() -> None:
 
 
 def _segment_log_config() -> type:
-    segment = pytest.importorskip("klog.segment")
-    if not hasattr(segment, "LogConfig"):
-        pytest.skip("klog.segment.LogConfig is not written yet (segment helper)")
-    return segment.LogConfig
+    module = pytest.importorskip("klog.segment.config", reason="segment helper's LogConfig")
+    return module.LogConfig
 
 
 def test_log_config_fields_are_all_topic_configs() -> None:
+    # Every LogConfig field gets a value from the broker config, none is left at its own default.
     log_config_cls = _segment_log_config()
     topic_fields = {name.replace(".", "_") for name in TOPIC_CONFIGS}
     for field in dataclasses.fields(log_config_cls):
@@ -1060,10 +1059,36 @@ def test_log_config_fields_are_all_topic_configs() -> None:
 
 def test_log_config_carries_overrides_and_broker_defaults() -> None:
     _segment_log_config()
-    broker = BrokerConfig({"log.segment.bytes": "2000000", "log.retention.hours": "2"})
-    built = log_config(broker, {"retention.bytes": "12345", "cleanup.policy": "compact"})
+    broker = BrokerConfig(
+        {"log.segment.bytes": "2000000", "log.retention.hours": "2", "log.roll.ms": "5000"}
+    )
+    built = log_config(broker, {"retention.bytes": "12345", "cleanup.policy": "compact,delete"})
     assert built.segment_bytes == 2000000
     assert built.retention_ms == 7_200_000
+    assert built.segment_ms == 5000
     assert built.retention_bytes == 12345
+    assert built.cleanup_policy == ("compact", "delete")
     assert built.max_message_bytes == 1048588
-    assert built.flush_messages == LONG_MAX or built.flush_messages is None
+    assert built.flush_messages is None and built.flush_ms is None
+
+
+def test_log_config_with_defaults_equals_storage_defaults() -> None:
+    log_config_cls = _segment_log_config()
+    assert log_config(BrokerConfig(), {}) == log_config_cls()
+
+
+def test_log_config_flush_and_timestamp_bounds() -> None:
+    _segment_log_config()
+    broker = BrokerConfig({"log.flush.interval.messages": "1"})
+    built = log_config(broker, {"flush.ms": "1000", "message.timestamp.difference.max.ms": "60000"})
+    assert built.flush_messages == 1
+    assert built.flush_ms == 1000
+    # Kafka 3.6-3.9: unset before/after bounds take the deprecated difference
+    assert built.message_timestamp_before_max_ms == 60000
+    assert built.message_timestamp_after_max_ms == 60000
+    explicit = log_config(
+        broker,
+        {"message.timestamp.difference.max.ms": "60000", "message.timestamp.after.max.ms": "5"},
+    )
+    assert explicit.message_timestamp_after_max_ms == 5
+    assert explicit.message_timestamp_before_max_ms == 60000
