@@ -267,7 +267,8 @@ class BrokerConfig:
 
     def source(self, name: str) -> ConfigSource:
         """Where the effective value of ``name`` comes from."""
-        self[name]
+        if name not in self._sources:
+            raise KeyError(str(_unknown_broker_key(name)))
         return self._sources[name]
 
     def dynamic_configs(self, *, per_broker: bool) -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -74,7 +75,7 @@ log.retention.check.interval.ms=300000
 """
 
 
-def _error(func, *args, **kwargs) -> ConfigError:  # type: ignore[no-untyped-def]
+def _error(func: Callable[..., object], *args: object, **kwargs: object) -> ConfigError:
     with pytest.raises(ConfigError) as err:
         func(*args, **kwargs)
     message = str(err.value)
