@@ -429,14 +429,26 @@ static PyObject *scan_result(const scan_state *st, int64_t max_length)
         return NULL;
     for (Py_ssize_t i = 0; i < st->count; i++) {
         const batch_info *bi = &st->items[i];
-        PyObject *t = Py_BuildValue("(LiLnn)", (long long)bi->base_offset,
-                                    (int)bi->last_offset_delta, (long long)bi->max_timestamp,
-                                    bi->position, bi->size);
+        PyObject *t = PyTuple_New(5);
         if (!t) {
             Py_DECREF(list);
             return NULL;
         }
         PyList_SET_ITEM(list, i, t);
+        PyObject *fields[5] = {
+            PyLong_FromLongLong(bi->base_offset), PyLong_FromLong(bi->last_offset_delta),
+            PyLong_FromLongLong(bi->max_timestamp), PyLong_FromSsize_t(bi->position),
+            PyLong_FromSsize_t(bi->size),
+        };
+        for (int k = 0; k < 5; k++) {
+            if (!fields[k]) {
+                for (int j = k + 1; j < 5; j++)
+                    Py_XDECREF(fields[j]);
+                Py_DECREF(list); /* frees t and the fields already stored in it */
+                return NULL;
+            }
+            PyTuple_SET_ITEM(t, k, fields[k]);
+        }
     }
     if (st->error == SCAN_OK) {
         error = Py_NewRef(Py_None);

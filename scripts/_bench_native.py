@@ -1,0 +1,127 @@
+"""Native (C) vs pure-Python twin speed for klog.native; rows for scripts/bench_storage.py.
+
+``native_rows()`` measures batch scanning (MB/s of v2 batches, CRC-32C included) and
+record encode/decode (records/s) with both implementations on the same inputs in the
+same run, and returns ``(operation, twin, native, native / twin)`` rows. The workloads are
+the ones the broker and the client meet: segments of 1 KiB and 16 KiB batches and a mix
+of 1-16 KiB, and batches of 100 records with 100-byte values. Each figure is the best of
+several timed repeats. Run this file directly to print the table alone:
+
+    python scripts/_bench_native.py
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import random
+import struct
+import time
+from collections.abc import Callable
+from types import ModuleType
+
+import crc32c
+
+from klog import _native_py
+
+_AFTER_CRC = struct.Struct(">hiqqqhii")
+_BEFORE_CRC = struct.Struct(">qiibI")
+SEGMENT_BYTES = 8 << 20
+RECORDS_PER_BATCH = 100
+
+
+def _batch(base_offset: int, records: bytes, count: int) -> bytes:
+    after = _AFTER_CRC.pack(0, count - 1, 0, 0, -1, -1, -1, count) + records
+    head = _BEFORE_CRC.pack(base_offset, 9 + len(after), 0, 2, crc32c.crc32c(after))
+    return head + after
+
+
+def _segment(sizes: Callable[[], int]) -> bytes:
+    """About SEGMENT_BYTES of valid batches whose sizes come from sizes()."""
+    parts = []
+    total = offset = 0
+    while total < SEGMENT_BYTES:
+        b = _batch(offset, os.urandom(max(0, sizes() - 61)), 1)
+        parts.append(b)
+        total += len(b)
+        offset += 1
+    return b"".join(parts)
+
+
+def _records(with_headers: bool) -> list[tuple[int, int, bytes, bytes, list]]:
+    headers = [("trace-id", os.urandom(16)), ("source", b"bench")] if with_headers else []
+    return [(i, i * 3, b"key-%06d" % i, os.urandom(100), headers) for i in range(RECORDS_PER_BATCH)]
+
+
+def _best_rate(fn: Callable[[], object], work: float, min_seconds: float = 0.3) -> float:
+    """Work units per second: the best of 5 timings of fn repeated for min_seconds."""
+    fn()
+    reps = 1
+    while True:
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            fn()
+        if time.perf_counter() - t0 >= min_seconds / 5:
+            break
+        reps *= 2
+    best = float("inf")
+    for _ in range(5):
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            fn()
+        best = min(best, (time.perf_counter() - t0) / reps)
+    return work / best
+
+
+def _workloads() -> list[tuple[str, Callable[[ModuleType], Callable[[], object]], float]]:
+    rng = random.Random(7)
+    segments = {
+        "1 KiB": _segment(lambda: 1024),
+        "16 KiB": _segment(lambda: 16384),
+        "1-16 KiB mix": _segment(lambda: rng.randint(1024, 16384)),
+    }
+    rows: list[tuple[str, Callable[[ModuleType], Callable[[], object]], float]] = []
+    for name, seg in segments.items():
+        rows.append(
+            (f"scan_batches, {name} batches (MB/s)", lambda m, s=seg: lambda: m.scan_batches(s),
+             len(seg) / 1e6)
+        )  # fmt: skip
+    for label, with_headers in (("", False), (", 2 headers", True)):
+        recs = _records(with_headers)
+        encoded = _native_py.encode_records(recs)
+        rows.append(
+            (f"encode_records, 100-byte values{label} (records/s)",
+             lambda m, r=recs: lambda: m.encode_records(r), RECORDS_PER_BATCH)
+        )  # fmt: skip
+        rows.append(
+            (f"decode_records, 100-byte values{label} (records/s)",
+             lambda m, e=encoded: lambda: m.decode_records(e, RECORDS_PER_BATCH, 0, 0),
+             RECORDS_PER_BATCH)
+        )  # fmt: skip
+    return rows
+
+
+def native_rows() -> list[tuple[str, float, float, float]]:
+    """(operation, twin rate, native rate, native / twin); native is NaN if not built."""
+    try:
+        c_impl: ModuleType | None = importlib.import_module("klog._native")
+    except ImportError:
+        c_impl = None
+    out = []
+    for name, make, work in _workloads():
+        twin = _best_rate(make(_native_py), work)
+        fast = _best_rate(make(c_impl), work) if c_impl else float("nan")
+        out.append((name, twin, fast, fast / twin))
+    return out
+
+
+def main() -> None:
+    rows = native_rows()
+    width = max(len(r[0]) for r in rows)
+    print(f"{'operation':<{width}}  {'twin':>12}  {'native':>12}  {'ratio':>7}")
+    for name, twin, fast, ratio in rows:
+        print(f"{name:<{width}}  {twin:>12,.0f}  {fast:>12,.0f}  {ratio:>6.1f}x")
+
+
+if __name__ == "__main__":
+    main()
