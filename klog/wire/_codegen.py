@@ -1,0 +1,678 @@
+"""Compile specialised encode/decode functions for one message at one version.
+
+For a ``MessageModel`` and a version this writes the Python source of two functions and
+``exec``s it once:
+
+* ``decode(buf, pos) -> (message, end)``: nested structs and arrays are inlined, each run
+  of consecutive fixed-width fields is one precompiled ``struct`` unpack, one-byte varints
+  (almost every length) take an inline fast path, and every length is checked against the
+  bytes left before anything is sliced or allocated. It raises ``DecodeError`` for
+  malformed lengths; truncation surfaces as ``IndexError`` / ``struct.error``, which the
+  caller (``klog.wire.messages.Message.decode``) turns into ``DecodeError``.
+* ``encode(message, out)``: appends the encoding to the list ``out``, as bytes-like
+  chunks; a ``records`` field holding a file slice (an object with an int ``size`` that
+  is not bytes-like) is appended as the slice object itself after its length prefix.
+
+Semantics follow Kafka's generator (``MessageDataGenerator``): fields outside their
+versions take their defaults, tagged fields are written only when they differ from their
+default and read in any order, unknown tags are skipped, nullable structs carry an int8
+(-1 = null) marker, or a varint (0 = null) when tagged. Pure functions; the compiled
+functions are stateless and shareable.
+"""
+
+from __future__ import annotations
+
+import struct
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from klog.wire._model import FIXED_TYPES, FieldModel, MessageModel, StructModel, has_records
+from klog.wire.exceptions import DecodeError, EncodeError
+from klog.wire.primitives import (
+    INT16,
+    INT32,
+    SMALL_UVARINTS,
+    ZERO_UUID,
+    decode_unsigned_varint,
+    encode_unsigned_varint,
+    skip_tagged_fields,
+)
+
+# Arrays of fixed-width elements shorter than this use a prebuilt struct per length.
+_SMALL_ARRAY = 32
+_MAX_STRING = 0x7FFF
+
+
+def _fixed_array_codecs(code: str) -> dict[str, tuple[Any, ...]]:
+    """Prebuilt structs for short arrays of one fixed-width type.
+
+    "compact"[b] reads a compact array whose one-byte count prefix is b (b - 1 elements)
+    including that byte; "int32"[n] reads an int32-counted array of n elements including
+    its count; "pack"[n] packs n elements."""
+    small = range(_SMALL_ARRAY)
+    return {
+        "compact": (None, *(struct.Struct(f">x{n}{code}").unpack_from for n in small)),
+        "int32": tuple(struct.Struct(f">4x{n}{code}").unpack_from for n in small),
+        "pack": tuple(struct.Struct(f">{n}{code}").pack for n in small),
+    }
+
+
+_ARRAY_CODECS = {code: _fixed_array_codecs(code) for code, _ in FIXED_TYPES.values()}
+
+
+def _fixed_array(buf, pos: int, code: str, size: int, compact: bool, nullable: bool, path: str):
+    """The general case of reading an array of fixed-width elements."""
+    if compact:
+        n, pos = decode_unsigned_varint(buf, pos)
+        n -= 1
+    else:
+        if pos + 4 > len(buf):
+            raise DecodeError(f"{path}: truncated array count at offset {pos}")
+        (n,) = INT32.unpack_from(buf, pos)
+        pos += 4
+    if n < 0:
+        if n == -1 and nullable:
+            return None, pos
+        raise _bad_length(path, n)
+    end = pos + size * n
+    if end > len(buf):
+        raise _overrun(path, n, pos, len(buf))
+    return list(struct.unpack_from(f">{n}{code}", buf, pos)), end
+
+
+def _skip_tags_at(buf, pos: int) -> int:
+    count, pos = decode_unsigned_varint(buf, pos)
+    return skip_tagged_fields(buf, pos, count)
+
+
+def _overrun(path: str, length: int, pos: int, size: int) -> DecodeError:
+    return DecodeError(
+        f"{path}: length {length} at offset {pos} runs past the end of the {size}-byte buffer"
+    )
+
+
+def _bad_length(path: str, length: int) -> DecodeError:
+    return DecodeError(f"{path}: invalid length {length}")
+
+
+def _bad_size(path: str, length: int, pos: int, size: int) -> DecodeError:
+    """The error for a length or count that failed the generated range check."""
+    if length < 0:
+        return _bad_length(path, length)
+    return _overrun(path, length, pos, size)
+
+
+def _bad_tag_size(path: str, tag: int) -> DecodeError:
+    return DecodeError(f"{path}: tagged field {tag} does not fill its declared size")
+
+
+def _not_nullable(path: str) -> EncodeError:
+    return EncodeError(f"{path} is None, but it is not nullable in this version")
+
+
+def _too_long(path: str, length: int) -> EncodeError:
+    return EncodeError(f"{path}: string of {length} bytes is longer than {_MAX_STRING}")
+
+
+def _uuid_at(buf, pos: int) -> uuid.UUID:
+    raw = buf[pos : pos + 16]
+    if len(raw) != 16:
+        raise DecodeError(f"truncated uuid at offset {pos}")
+    return uuid.UUID(bytes=bytes(raw))
+
+
+def _uuid_array(buf, pos: int, count: int) -> tuple[list[uuid.UUID], int]:
+    if pos + 16 * count > len(buf):
+        raise DecodeError(f"uuid array at offset {pos} runs past the end of the buffer")
+    out = [uuid.UUID(bytes=bytes(buf[p : p + 16])) for p in range(pos, pos + 16 * count, 16)]
+    return out, pos + 16 * count
+
+
+_BYTES_LIKE = (bytes, bytearray, memoryview)
+
+_BASE_GLOBALS: dict[str, Any] = {
+    "_new": object.__new__,
+    "_str": str,
+    "_bytes": bytes,
+    "_mv": memoryview,
+    "_list": list,
+    "_isinstance": isinstance,
+    "_BYTES_LIKE": _BYTES_LIKE,
+    "_uvarint": decode_unsigned_varint,
+    "_uvb": encode_unsigned_varint,
+    "_UV": SMALL_UVARINTS,
+    "_i16": INT16.unpack_from,
+    "_i32": INT32.unpack_from,
+    "_p16": INT16.pack,
+    "_p32": INT32.pack,
+    "_pack": struct.pack,
+    "_skip_tags_at": _skip_tags_at,
+    "_fixed_array": _fixed_array,
+    "_uuid_at": _uuid_at,
+    "_uuid_array": _uuid_array,
+    "_ZERO_UUID": ZERO_UUID,
+    "_overrun": _overrun,
+    "_bad_length": _bad_length,
+    "_bad_size": _bad_size,
+    "_bad_tag_size": _bad_tag_size,
+    "_not_nullable": _not_nullable,
+    "_too_long": _too_long,
+    "_DecodeError": DecodeError,
+}
+
+
+class _Source:
+    """Lines of generated code plus the constants they refer to."""
+
+    def __init__(self, message: MessageModel, version: int) -> None:
+        self.message = message
+        self.version = version
+        self.flexible = version in message.flexible_versions
+        self.lines: list[str] = []
+        self.globals: dict[str, Any] = dict(_BASE_GLOBALS)
+        self._consts: dict[int, str] = {}
+        self._count = 0
+
+    def var(self, prefix: str) -> str:
+        self._count += 1
+        return f"{prefix}{self._count}"
+
+    def const(self, value: Any, prefix: str = "K") -> str:
+        if isinstance(value, int | float | str | bytes | bool | type(None)) and not isinstance(
+            value, uuid.UUID
+        ):
+            return repr(value)
+        key = id(value)
+        if key not in self._consts:
+            name = self.var(prefix)
+            self.globals[name] = value
+            self._consts[key] = name
+        return self._consts[key]
+
+    def add(self, indent: int, line: str) -> None:
+        self.lines.append("    " * indent + line)
+
+    def compile(self, name: str) -> Callable[..., Any]:
+        code = "\n".join(self.lines) + "\n"
+        filename = f"<klog.wire {self.message.name} v{self.version} {name}>"
+        exec(compile(code, filename, "exec"), self.globals)
+        return self.globals[name]
+
+    def default_expr(self, field: FieldModel) -> str:
+        value = field.default_value()
+        if value is list:
+            return "[]"
+        if isinstance(value, StructModel):
+            return f"{self.const(value.cls, 'C')}()"
+        return self.const(value)
+
+
+# --------------------------------------------------------------------------- decoding
+
+
+def compile_decoder(message: MessageModel, version: int) -> Callable[..., Any]:
+    src = _Source(message, version)
+    src.add(0, "def decode(buf, pos):")
+    src.add(1, "blen = len(buf)")
+    if has_records(message.struct):
+        src.add(1, "view = _mv(buf)")
+    _decode_struct(src, message.struct, "o", 1, message.name)
+    src.add(1, "return o, pos")
+    return src.compile("decode")
+
+
+def _decode_struct(src: _Source, struct_model: StructModel, var: str, ind: int, path: str) -> None:
+    version = src.version
+    src.add(ind, f"{var} = _new({src.const(struct_model.cls, 'C')})")
+    run: list[FieldModel] = []
+
+    def flush() -> None:
+        if not run:
+            return
+        fmt = ">" + "".join(FIXED_TYPES[f.type][0] for f in run)
+        unpack = src.const(struct.Struct(fmt).unpack_from, "S")
+        targets = ", ".join(f"{var}.{f.attr}" for f in run)
+        src.add(ind, f"{targets}, = {unpack}(buf, pos)")
+        src.add(ind, f"pos += {struct.calcsize(fmt)}")
+        run.clear()
+
+    tagged: list[FieldModel] = []
+    for field in struct_model.fields:
+        target = f"{var}.{field.attr}"
+        if not field.present_in(version) or field.tagged_in(version):
+            src.add(ind, f"{target} = {src.default_expr(field)}")
+            if field.tagged_in(version):
+                tagged.append(field)
+        elif field.type in FIXED_TYPES:
+            run.append(field)
+        else:
+            flush()
+            compact = field.compact_in(version, src.message.flexible_versions)
+            nullable = field.nullable_in(version)
+            _decode_value(src, field, target, ind, f"{path}.{field.attr}", compact, nullable)
+    flush()
+    if src.flexible:
+        _decode_tagged(src, tagged, var, ind, path)
+
+
+def _read_length(src: _Source, ind: int, compact: bool, int16: bool, long: bool = False) -> str:
+    """Emit code reading a length or count; returns its variable name.
+
+    Compact lengths are left as read (length + 1, 0 = null) to save an operation; callers
+    use ``_bias`` to interpret them. ``long`` adds an inline path for two-byte varints,
+    for bytes and records."""
+    n = src.var("n")
+    if compact:
+        src.add(ind, f"{n} = buf[pos]")
+        src.add(ind, f"if {n} < 128: pos += 1")
+        if long:
+            src.add(ind, "elif buf[pos + 1] < 128:")
+            src.add(ind + 1, f"{n} = ({n} & 127) | (buf[pos + 1] << 7)")
+            src.add(ind + 1, "pos += 2")
+        src.add(ind, f"else: {n}, pos = _uvarint(buf, pos)")
+    else:
+        src.add(ind, f"{n}, = {'_i16' if int16 else '_i32'}(buf, pos)")
+        src.add(ind, f"pos += {2 if int16 else 4}")
+    return n
+
+
+def _bias(compact: bool) -> str:
+    return " - 1" if compact else ""
+
+
+def _open_length_check(src: _Source, ind: int, n: str, compact: bool) -> None:
+    """``if`` the length/count fits in the rest of the buffer (and is not null)."""
+    # A count also fits: every element takes at least one byte, so counts the buffer
+    # cannot hold are refused before anything is allocated (Kafka does the same).
+    if compact:
+        src.add(ind, f"if 0 < {n} <= blen - pos + 1:")
+    else:
+        src.add(ind, f"if 0 <= {n} <= blen - pos:")
+
+
+def _decode_null_branch(
+    src: _Source, ind: int, n: str, target: str, compact: bool, nullable: bool, path: str
+) -> None:
+    if nullable:
+        src.add(ind, f"elif {n} == {0 if compact else -1}:")
+        src.add(ind + 1, f"{target} = None")
+    src.add(ind, "else:")
+    src.add(ind + 1, f"raise _bad_size({path!r}, {n}{_bias(compact)}, pos, blen)")
+
+
+def _decode_sized(
+    src: _Source, kind: str, target: str, ind: int, path: str, compact: bool, nullable: bool
+) -> None:
+    """string, bytes or records."""
+    n = _read_length(src, ind, compact, int16=kind == "string", long=kind != "string")
+    end = src.var("end")
+    _open_length_check(src, ind, n, compact)
+    src.add(ind + 1, f"{end} = pos + {n}{_bias(compact)}")
+    if kind == "string":
+        if compact:
+            src.add(ind + 1, f"if {n} > {_MAX_STRING + 1}: raise _bad_length({path!r}, {n} - 1)")
+        src.add(ind + 1, f"{target} = _str(buf[pos:{end}], 'utf-8')")
+    elif kind == "bytes":
+        src.add(ind + 1, f"{target} = _bytes(buf[pos:{end}])")
+    else:
+        src.add(ind + 1, f"{target} = view[pos:{end}]")
+    src.add(ind + 1, f"pos = {end}")
+    _decode_null_branch(src, ind, n, target, compact, nullable, path)
+
+
+def _decode_value(
+    src: _Source,
+    field: FieldModel,
+    target: str,
+    ind: int,
+    path: str,
+    compact: bool,
+    nullable: bool,
+    tagged: bool = False,
+) -> None:
+    kind = field.type
+    if kind in FIXED_TYPES:
+        code, size = FIXED_TYPES[kind]
+        unpack = src.const(struct.Struct(">" + code).unpack_from, "S")
+        src.add(ind, f"{target}, = {unpack}(buf, pos)")
+        src.add(ind, f"pos += {size}")
+    elif kind == "uuid":
+        src.add(ind, f"{target} = _uuid_at(buf, pos)")
+        src.add(ind, "pos += 16")
+    elif kind in ("string", "bytes", "records"):
+        _decode_sized(src, kind, target, ind, path, compact, nullable)
+    elif field.is_array:
+        _decode_array(src, field, target, ind, path, compact, nullable)
+    else:
+        _decode_struct_field(src, field, target, ind, path, nullable, tagged)
+
+
+def _decode_array(
+    src: _Source, field: FieldModel, target: str, ind: int, path: str, compact: bool, nullable: bool
+) -> None:
+    element = field.element_type
+    if element in FIXED_TYPES:
+        _decode_fixed_array(src, element, target, ind, path, compact, nullable)
+        return
+    n = _read_length(src, ind, compact, int16=False)
+    _open_length_check(src, ind, n, compact)
+    body = ind + 1
+    if element == "uuid":
+        src.add(body, f"{target}, pos = _uuid_array(buf, pos, {n}{_bias(compact)})")
+    else:
+        items = src.var("items")
+        append = src.var("append")
+        item = src.var("o") if field.struct else src.var("x")
+        src.add(body, f"{items} = []")
+        src.add(body, f"{append} = {items}.append")
+        src.add(body, f"for _ in range({n}{_bias(compact)}):")
+        if field.struct:
+            _decode_struct(src, field.struct, item, body + 1, f"{path}[]")
+        else:
+            _decode_sized(src, element, item, body + 1, f"{path}[]", compact, nullable=False)
+        src.add(body + 1, f"{append}({item})")
+        src.add(body, f"{target} = {items}")
+    _decode_null_branch(src, ind, n, target, compact, nullable, path)
+
+
+def _decode_fixed_array(
+    src: _Source, element: str, target: str, ind: int, path: str, compact: bool, nullable: bool
+) -> None:
+    # Short arrays (the usual replica lists) are one unpack that also skips the count;
+    # struct bounds-checks it. Everything else goes through _fixed_array.
+    code, size = FIXED_TYPES[element]
+    count = src.var("n")
+    if compact:
+        table = src.const(_ARRAY_CODECS[code]["compact"], "AC")
+        src.add(ind, f"{count} = buf[pos]")
+        src.add(ind, f"if 0 < {count} <= {_SMALL_ARRAY}:")
+        src.add(ind + 1, f"{target} = [*{table}[{count}](buf, pos)]")
+        src.add(ind + 1, f"pos += {size} * {count} + {1 - size}")
+    else:
+        table = src.const(_ARRAY_CODECS[code]["int32"], "AI")
+        src.add(ind, f"{count}, = _i32(buf, pos)")
+        src.add(ind, f"if 0 <= {count} < {_SMALL_ARRAY}:")
+        src.add(ind + 1, f"{target} = [*{table}[{count}](buf, pos)]")
+        src.add(ind + 1, f"pos += {size} * {count} + 4")
+    src.add(ind, "else:")
+    args = f"{code!r}, {size}, {compact}, {nullable}, {path!r}"
+    src.add(ind + 1, f"{target}, pos = _fixed_array(buf, pos, {args})")
+
+
+def _decode_struct_field(
+    src: _Source, field: FieldModel, target: str, ind: int, path: str, nullable: bool, tagged: bool
+) -> None:
+    assert field.struct is not None
+    item = src.var("o")
+    if not nullable:
+        _decode_struct(src, field.struct, item, ind, path)
+        src.add(ind, f"{target} = {item}")
+        return
+    marker = src.var("m")
+    if tagged:
+        src.add(ind, f"{marker}, pos = _uvarint(buf, pos)")
+        src.add(ind, f"if {marker} == 0:")
+    else:
+        # int8 marker: negative (high bit set) means null.
+        src.add(ind, f"{marker} = buf[pos]")
+        src.add(ind, "pos += 1")
+        src.add(ind, f"if {marker} > 127:")
+    src.add(ind + 1, f"{target} = None")
+    src.add(ind, "else:")
+    _decode_struct(src, field.struct, item, ind + 1, path)
+    src.add(ind + 1, f"{target} = {item}")
+
+
+def _decode_tagged(src: _Source, tagged: list[FieldModel], var: str, ind: int, path: str) -> None:
+    # Almost always the section is empty: one zero byte.
+    src.add(ind, "if buf[pos]:")
+    body = ind + 1
+    if not tagged:
+        src.add(body, "pos = _skip_tags_at(buf, pos)")
+    else:
+        count, tag, size, end = src.var("n"), src.var("tag"), src.var("size"), src.var("end")
+        src.add(body, f"{count}, pos = _uvarint(buf, pos)")
+        src.add(body, f"for _ in range({count}):")
+        loop = body + 1
+        src.add(loop, f"{tag}, pos = _uvarint(buf, pos)")
+        src.add(loop, f"{size}, pos = _uvarint(buf, pos)")
+        src.add(loop, f"{end} = pos + {size}")
+        src.add(loop, f"if {end} > blen: raise _overrun({path!r}, {size}, pos, blen)")
+        for i, field in enumerate(sorted(tagged, key=lambda f: f.tag or 0)):
+            src.add(loop, f"{'if' if i == 0 else 'elif'} {tag} == {field.tag}:")
+            _decode_value(
+                src,
+                field,
+                f"{var}.{field.attr}",
+                loop + 1,
+                f"{path}.{field.attr}",
+                compact=True,
+                nullable=field.nullable_in(src.version),
+                tagged=True,
+            )
+            src.add(loop + 1, f"if pos != {end}: raise _bad_tag_size({path!r}, {tag})")
+        src.add(loop, "else:")
+        src.add(loop + 1, f"pos = {end}")
+    src.add(ind, "else:")
+    src.add(body, "pos += 1")
+
+
+# --------------------------------------------------------------------------- encoding
+
+
+def compile_encoder(message: MessageModel, version: int) -> Callable[..., Any]:
+    src = _Source(message, version)
+    src.add(0, "def encode(o, out):")
+    src.add(1, "a = out.append")
+    _encode_struct(src, message.struct, "o", 1, "a", message.name)
+    return src.compile("encode")
+
+
+def _encode_struct(
+    src: _Source, struct_model: StructModel, var: str, ind: int, app: str, path: str
+) -> None:
+    version = src.version
+    run: list[FieldModel] = []
+
+    def flush() -> None:
+        if not run:
+            return
+        fmt = ">" + "".join(FIXED_TYPES[f.type][0] for f in run)
+        pack = src.const(struct.Struct(fmt).pack, "P")
+        src.add(ind, f"{app}({pack}({', '.join(f'{var}.{f.attr}' for f in run)}))")
+        run.clear()
+
+    tagged: list[FieldModel] = []
+    for field in struct_model.fields:
+        if not field.present_in(version):
+            continue
+        if field.tagged_in(version):
+            tagged.append(field)
+        elif field.type in FIXED_TYPES:
+            run.append(field)
+        else:
+            flush()
+            value = src.var("x")
+            src.add(ind, f"{value} = {var}.{field.attr}")
+            _encode_value(
+                src,
+                field,
+                value,
+                ind,
+                app,
+                f"{path}.{field.attr}",
+                compact=field.compact_in(version, src.message.flexible_versions),
+                nullable=field.nullable_in(version),
+            )
+    flush()
+    if src.flexible:
+        _encode_tagged(src, tagged, var, ind, app, path)
+
+
+def _length_prefix(src: _Source, ind: int, app: str, n: str, compact: bool, int16: bool) -> None:
+    if compact:
+        src.add(ind, f"{app}(_UV[{n} + 1] if {n} < 127 else _uvb({n} + 1))")
+    else:
+        src.add(ind, f"{app}({'_p16' if int16 else '_p32'}({n}))")
+
+
+def _encode_null(src: _Source, ind: int, app: str, value: str, path: str, null: bytes | None):
+    """Open an if/else on None; returns with the else branch open at ind + 1."""
+    src.add(ind, f"if {value} is None:")
+    if null is None:
+        src.add(ind + 1, f"raise _not_nullable({path!r})")
+    else:
+        src.add(ind + 1, f"{app}({null!r})")
+    src.add(ind, "else:")
+
+
+def _null_marker(compact: bool, int16: bool) -> bytes:
+    if compact:
+        return b"\x00"
+    return b"\xff\xff" if int16 else b"\xff\xff\xff\xff"
+
+
+def _encode_sized(
+    src: _Source,
+    kind: str,
+    value: str,
+    ind: int,
+    app: str,
+    path: str,
+    compact: bool,
+    nullable: bool,
+) -> None:
+    int16 = kind == "string"
+    _encode_null(src, ind, app, value, path, _null_marker(compact, int16) if nullable else None)
+    body = ind + 1
+    n = src.var("n")
+    if kind == "string":
+        data = src.var("b")
+        src.add(body, f"{data} = {value}.encode()")
+        src.add(body, f"{n} = len({data})")
+        src.add(body, f"if {n} > {_MAX_STRING}: raise _too_long({path!r}, {n})")
+        _length_prefix(src, body, app, n, compact, int16)
+        src.add(body, f"{app}({data})")
+    elif kind == "bytes":
+        src.add(body, f"{n} = len({value})")
+        _length_prefix(src, body, app, n, compact, int16)
+        src.add(body, f"{app}({value})")
+    else:
+        # records: bytes-like, or a file slice that the caller transmits itself.
+        src.add(body, f"if _isinstance({value}, _BYTES_LIKE):")
+        src.add(body + 1, f"{n} = {value}.nbytes if {value}.__class__ is _mv else len({value})")
+        src.add(body, "else:")
+        src.add(body + 1, f"{n} = {value}.size")
+        _length_prefix(src, body, app, n, compact, int16)
+        src.add(body, f"{app}({value})")
+
+
+def _encode_value(
+    src: _Source,
+    field: FieldModel,
+    value: str,
+    ind: int,
+    app: str,
+    path: str,
+    compact: bool,
+    nullable: bool,
+    tagged: bool = False,
+) -> None:
+    kind = field.type
+    if kind in FIXED_TYPES:
+        pack = src.const(struct.Struct(">" + FIXED_TYPES[kind][0]).pack, "P")
+        src.add(ind, f"{app}({pack}({value}))")
+    elif kind == "uuid":
+        src.add(ind, f"{app}({value}.bytes)")
+    elif kind in ("string", "bytes", "records"):
+        _encode_sized(src, kind, value, ind, app, path, compact, nullable)
+    elif field.is_array:
+        _encode_array(src, field, value, ind, app, path, compact, nullable)
+    else:
+        assert field.struct is not None
+        if nullable:
+            null = b"\x00" if tagged else b"\xff"
+            _encode_null(src, ind, app, value, path, null)
+            src.add(ind + 1, f"{app}(b'\\x01')")
+            _encode_struct(src, field.struct, value, ind + 1, app, path)
+        else:
+            _encode_null(src, ind, app, value, path, None)
+            _encode_struct(src, field.struct, value, ind + 1, app, path)
+
+
+def _encode_array(
+    src: _Source,
+    field: FieldModel,
+    value: str,
+    ind: int,
+    app: str,
+    path: str,
+    compact: bool,
+    nullable: bool,
+) -> None:
+    element = field.element_type
+    _encode_null(src, ind, app, value, path, _null_marker(compact, False) if nullable else None)
+    body = ind + 1
+    n = src.var("n")
+    src.add(body, f"{n} = len({value})")
+    _length_prefix(src, body, app, n, compact, int16=False)
+    if element in FIXED_TYPES:
+        code = FIXED_TYPES[element][0]
+        packers = src.const(_ARRAY_CODECS[code]["pack"], "AP")
+        src.add(body, f"if {n} < {_SMALL_ARRAY}: {app}({packers}[{n}](*{value}))")
+        src.add(body, f"else: {app}(_pack('>%d{code}' % {n}, *{value}))")
+        return
+    item = src.var("e")
+    src.add(body, f"for {item} in {value}:")
+    if element == "uuid":
+        src.add(body + 1, f"{app}({item}.bytes)")
+    elif field.struct is not None:
+        _encode_null(src, body + 1, app, item, f"{path}[]", None)
+        _encode_struct(src, field.struct, item, body + 2, app, f"{path}[]")
+    else:
+        _encode_sized(src, element, item, body + 1, app, f"{path}[]", compact, nullable=False)
+
+
+def _encode_tagged(
+    src: _Source, tagged: list[FieldModel], var: str, ind: int, app: str, path: str
+) -> None:
+    if not tagged:
+        src.add(ind, f"{app}(b'\\x00')")
+        return
+    chunks = src.var("tags")
+    src.add(ind, f"{chunks} = []")
+    for field in sorted(tagged, key=lambda f: f.tag or 0):
+        value = src.var("x")
+        src.add(ind, f"{value} = {var}.{field.attr}")
+        default = field.default_value()
+        if default is None:
+            src.add(ind, f"if {value} is not None:")
+        elif default is list:
+            src.add(ind, f"if {value} != []:")
+        elif isinstance(default, StructModel):
+            assert default.cls is not None
+            src.add(ind, f"if {value} != {src.const(default.cls(), 'D')}:")
+        else:
+            src.add(ind, f"if {value} != {src.const(default)}:")
+        body = ind + 1
+        parts, append = src.var("parts"), src.var("a")
+        src.add(body, f"{parts} = []")
+        src.add(body, f"{append} = {parts}.append")
+        _encode_value(
+            src,
+            field,
+            value,
+            body,
+            append,
+            f"{path}.{field.attr}",
+            compact=True,
+            nullable=field.nullable_in(src.version),
+            tagged=True,
+        )
+        data = src.var("d")
+        src.add(body, f"{data} = b''.join({parts})")
+        tag_bytes = encode_unsigned_varint(field.tag or 0)
+        src.add(body, f"{chunks}.append({tag_bytes!r} + _uvb(len({data})) + {data})")
+    src.add(ind, f"{app}(_uvb(len({chunks})))")
+    src.add(ind, f"{app}(b''.join({chunks}))")
