@@ -19,8 +19,16 @@ Public API (everything else in the submodules is private or reached through them
 No I/O, no clocks: every name here is safe to use from any task.
 """
 
-from klog.wire import compression, errors, messages, primitives, records
+from klog.wire import compression, connection, errors, messages, primitives, records
 from klog.wire.compression import Compression, DecompressionError, compress, decompress
+from klog.wire.connection import (
+    CLOSED,
+    NEED_DATA,
+    ClientConnection,
+    Request,
+    Response,
+    ServerConnection,
+)
 from klog.wire.errors import ErrorCode, KafkaError, error_message, error_name, is_retriable
 from klog.wire.exceptions import DecodeError, EncodeError, ProtocolError, UnsupportedVersionError
 from klog.wire.messages import (
@@ -57,10 +65,17 @@ globals().update(MESSAGE_CLASSES)
 # Grouped by submodule, then the generated message classes.
 __all__ = [
     "compression",
+    "connection",
     "errors",
     "messages",
     "primitives",
     "records",
+    "CLOSED",
+    "NEED_DATA",
+    "ClientConnection",
+    "Request",
+    "Response",
+    "ServerConnection",
     "Compression",
     "DecompressionError",
     "compress",
