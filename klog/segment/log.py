@@ -546,6 +546,8 @@ class Log:
         ]
         self._bases = [offset]
         self.leader_epoch_cache.clear()
+        # Nothing below the new start exists, so nothing below it is unflushed.
+        self._recovery_point = offset
         self._after_truncation(offset, offset)
 
     def _after_truncation(self, end: int, log_start_offset: int) -> None:
