@@ -305,17 +305,21 @@ def test_native_and_twin_agree_on_damaged_buffers(
         assert error[0] in SCAN_CODES and f"position {valid_end}" in error[1]
 
 
+def check_every_crc_code(c_impl, data: bytes | memoryview) -> None:
+    results = c_impl._crc32c_all(data)
+    assert "table" in results and c_impl.CRC32C_CODE in results
+    assert set(results.values()) == {crc32c.crc32c(data)}, results
+
+
 @settings(max_examples=50)
 @given(data=st.binary(max_size=70_000), offset=st.integers(0, 15))
-def test_c_crc32c_paths_match_the_reference(c_impl, data, offset) -> None:
-    view = memoryview(bytes(offset) + data)[offset:]  # unaligned starts too
-    expected = crc32c.crc32c(data)
-    assert c_impl._crc32c_table(view) == expected
-    assert c_impl._crc32c_best(view) == expected
+def test_c_crc32c_codes_match_the_reference(c_impl, data, offset) -> None:
+    check_every_crc_code(c_impl, memoryview(bytes(offset) + data)[offset:])  # unaligned too
 
 
-@pytest.mark.parametrize("size", [0, 7, 767, 768, 769, 24_575, 24_576, 24_583, 100_003])
-def test_c_crc32c_paths_at_block_boundaries(c_impl, size) -> None:
-    data = os.urandom(size)
-    assert c_impl._crc32c_table(data) == crc32c.crc32c(data)
-    assert c_impl._crc32c_best(data) == crc32c.crc32c(data)
+# Lengths around the block sizes of the SSE4.2 (256, 8192 x 3) and AVX-512 (256, 16) code.
+@pytest.mark.parametrize(
+    "size", [0, 7, 15, 16, 255, 256, 257, 271, 767, 768, 769, 24_575, 24_576, 24_583, 100_003]
+)
+def test_c_crc32c_codes_at_block_boundaries(c_impl, size) -> None:
+    check_every_crc_code(c_impl, os.urandom(size))
