@@ -184,6 +184,8 @@ def sendfile_slice(sock_fd: int, file_fd: int, offset: int, count: int) -> int:
     _check_int(file_fd, "file_fd", 0, _INT32_MAX, "fd")
     _check_int(offset, "offset", 0, _INT64_MAX, "non-negative int64")
     _check_int(count, "count", 0, _INT64_MAX, "non-negative int64")
+    if offset + count > _INT64_MAX:
+        raise ValueError(f"slice end {offset + count} out of int64 range")
     sent = 0
     while sent < count:
         try:

@@ -641,6 +641,14 @@ static PyObject *native_sendfile_slice(PyObject *self, PyObject *args, PyObject 
         check_arg(offset_obj, "offset", 0, INT64_MAX, "non-negative int64", &offset) < 0 ||
         check_arg(count_obj, "count", 0, INT64_MAX, "non-negative int64", &count) < 0)
         return NULL;
+    if (count > INT64_MAX - offset) {
+        PyObject *end = PyNumber_Add(offset_obj, count_obj);
+        if (end) {
+            PyErr_Format(PyExc_ValueError, "slice end %S out of int64 range", end);
+            Py_DECREF(end);
+        }
+        return NULL;
+    }
 #if defined(__linux__)
     while (sent < count) {
         off_t off = (off_t)(offset + sent);
@@ -937,7 +945,7 @@ static PyObject *native_encode_records(PyObject *self, PyObject *args, PyObject 
     if (!seq)
         return NULL;
     Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
-    if (out_reserve(&o, (size_t)n * 32 + 1) < 0)
+    if (out_reserve(&o, (size_t)n * 8 + 1) < 0) /* 8 bytes: a near-empty record */
         goto done;
     for (Py_ssize_t i = 0; i < n; i++) {
         if (encode_record(&o, PySequence_Fast_GET_ITEM(seq, i), i) < 0)

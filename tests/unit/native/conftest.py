@@ -27,16 +27,18 @@ _AFTER_CRC = struct.Struct(">hiqqqhii")
 _BEFORE_CRC = struct.Struct(">qiibI")
 
 
-def native_expected() -> bool:
+@pytest.fixture(scope="session")
+def expect_native() -> bool:
+    """Whether klog._native must have been built here (KLOG_EXPECT_NATIVE=0 says no)."""
     return os.environ.get("KLOG_EXPECT_NATIVE", "1") != "0"
 
 
 @pytest.fixture(scope="session")
-def c_impl() -> ModuleType:
+def c_impl(expect_native: bool) -> ModuleType:
     try:
         return importlib.import_module("klog._native")
     except ImportError as exc:
-        if native_expected():
+        if expect_native:
             pytest.fail(
                 f"klog._native did not import ({exc}); rebuild with `pip install -e .` "
                 "or set KLOG_EXPECT_NATIVE=0 where no C compiler exists"

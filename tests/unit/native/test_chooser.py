@@ -30,12 +30,8 @@ def run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def expect_native() -> bool:
-    return os.environ.get("KLOG_EXPECT_NATIVE", "1") != "0"
-
-
-def test_the_c_module_loads_by_default() -> None:
-    if not expect_native():
+def test_the_c_module_loads_by_default(expect_native: bool) -> None:
+    if not expect_native:
         pytest.skip("KLOG_EXPECT_NATIVE=0: this environment builds without the C extension")
     result = run_python("import klog.native as n; print(n.IMPLEMENTATION)")
     assert result.returncode == 0, result.stderr
@@ -43,11 +39,11 @@ def test_the_c_module_loads_by_default() -> None:
     assert "pure-Python twin" not in result.stderr
 
 
-def test_this_test_process_uses_the_expected_implementation() -> None:
+def test_this_test_process_uses_the_expected_implementation(expect_native: bool) -> None:
     forced = os.environ.get("KLOG_NO_NATIVE", "") not in ("", "0")
     if forced:
         assert native.IMPLEMENTATION == "python"
-    elif expect_native():
+    elif expect_native:
         assert native.IMPLEMENTATION == "c"
     else:
         assert native.IMPLEMENTATION in ("c", "python")

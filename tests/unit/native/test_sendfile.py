@@ -133,6 +133,7 @@ def test_bad_file_descriptor_raises_oserror(impl, pair) -> None:
         ((0, 0, -5, 1), ValueError, "offset -5 out of non-negative int64 range"),
         ((0, 0, 0, -1), ValueError, "count -1 out of non-negative int64 range"),
         ((0, 0, 0, 1.5), TypeError, "count must be int"),
+        ((0, 0, 1 << 62, 1 << 62), ValueError, f"slice end {1 << 63} out of int64 range"),
     ],
 )
 def test_argument_errors(impl, args, exc, message) -> None:
