@@ -177,6 +177,8 @@ def load_log(
         log_end_offset = log_start_offset
     if not segments:
         segments.append(Segment.create(directory, log_start_offset, config, now_ms, jitter()))
+    for segment in segments[:-1]:
+        segment.on_become_inactive()
     segments[-1].resize_indexes()
     log_start_offset = max(log_start_offset, segments[0].base_offset)
     epochs.truncate_from_end(log_end_offset)

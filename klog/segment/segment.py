@@ -304,20 +304,27 @@ class Segment:
         self.offset_index.resize(self._max_index_size)
         self.time_index.resize(self._max_index_size)
 
-    def on_become_inactive(self) -> None:
-        """Called on roll: record the final max timestamp and trim the indexes."""
+    def _append_final_time_entry(self) -> None:
+        # Kafka's roll/close rule: the time index ends with the segment's max timestamp,
+        # which retention and ListOffsets read from it after a restart.
+        if self._max_timestamp <= self.time_index.last_entry()[0]:
+            return
+        if self.time_index.entries >= self.time_index.max_entries:
+            self.time_index.resize((self.time_index.entries + 1) * TimeIndex.ENTRY_SIZE)
         self.time_index.maybe_append(
             self._max_timestamp, self._offset_of_max_timestamp, skip_full_check=True
         )
+
+    def on_become_inactive(self) -> None:
+        """Called on roll (and for older segments after loading): record the final max
+        timestamp and trim the indexes."""
+        self._append_final_time_entry()
         self.offset_index.trim_to_valid_size()
         self.time_index.trim_to_valid_size()
 
     def close(self) -> None:
         """Trim the indexes and release them; the log file closes with its last user."""
-        if self.time_index.max_entries > self.time_index.entries:
-            self.time_index.maybe_append(
-                self._max_timestamp, self._offset_of_max_timestamp, skip_full_check=True
-            )
+        self._append_final_time_entry()
         self.offset_index.close()
         self.time_index.close()
 
