@@ -13,7 +13,8 @@ Functions (formats and exact contracts in ``klog._native_py``):
   ``(base_offset, last_offset_delta, max_timestamp, position, size)``; ``error`` is
   ``(SCAN_* code, message)`` for the first invalid batch, else None.
 * ``sendfile_slice(sock_fd, file_fd, offset, count)`` -> bytes sent to a non-blocking
-  socket before it would block.
+  socket before it would block (0 if it was not writable); ``OSError`` on socket errors,
+  and ``OSError(ENODATA)`` if the file ends inside the slice (truncated under a reader).
 * ``encode_records(records)`` / ``decode_records(buf, count, base_offset, base_timestamp)``:
   the v2 records that follow an uncompressed batch header.
 
