@@ -46,6 +46,7 @@ from klog.wire.compression import (
     decompress,
 )
 from klog.wire.errors import ErrorCode, KafkaError
+from klog.wire.exceptions import DecodeError
 
 BASE_OFFSET_POS = 0
 LENGTH_POS = 8
@@ -91,10 +92,13 @@ _CONTROL_KEY_VERSION = 0
 _END_TXN_MARKER_VERSION = 0
 
 
-class CorruptRecordError(KafkaError, ValueError):
+class CorruptRecordError(KafkaError, DecodeError):
     """Record-batch bytes are malformed: bad length, magic, CRC, compression or records.
 
-    The base of every error this module raises for bad input (Kafka's CORRUPT_MESSAGE).
+    The base of every error this module raises for bad input. It is the wire layer's
+    ``DecodeError`` (bytes from a peer or a file are bad) and a ``KafkaError`` carrying
+    CORRUPT_MESSAGE, so a produce handler can answer with the code for that partition
+    instead of treating it like an undecodable frame.
     """
 
     default_code = ErrorCode.CORRUPT_MESSAGE

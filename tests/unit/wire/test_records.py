@@ -11,6 +11,7 @@ from kafka.record.legacy_records import LegacyRecordBatchBuilder
 
 from klog.wire.compression import Compression
 from klog.wire.errors import ErrorCode, KafkaError
+from klog.wire.exceptions import DecodeError
 from klog.wire.records import (
     ATTRIBUTES_POS,
     BASE_OFFSET_POS,
@@ -428,6 +429,7 @@ def test_legacy_message_sets_are_unsupported(magic: int, codec: int) -> None:
 def test_error_family() -> None:
     assert issubclass(UnsupportedMessageFormatError, CorruptRecordError)
     assert issubclass(CorruptRecordError, KafkaError)
+    assert issubclass(CorruptRecordError, DecodeError)
     assert issubclass(CorruptRecordError, ValueError)
     assert CorruptRecordError("x").code is ErrorCode.CORRUPT_MESSAGE
     assert str(CorruptRecordError("bad crc")) == "CORRUPT_MESSAGE: bad crc"
