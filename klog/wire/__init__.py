@@ -19,7 +19,7 @@ Public API (everything else in the submodules is private or reached through them
 No I/O, no clocks: every name here is safe to use from any task.
 """
 
-from klog.wire import compression, connection, errors, messages, primitives, records
+from klog.wire import compression, connection, errors, messages, primitives, records, versioned
 from klog.wire.compression import Compression, DecompressionError, compress, decompress
 from klog.wire.connection import (
     CLOSED,
@@ -58,6 +58,16 @@ from klog.wire.records import (
     iter_batches,
     parse_batch_header,
 )
+from klog.wire.versioned import (
+    COORDINATOR_KEYS,
+    COORDINATOR_VALUES,
+    decode_consumer_protocol,
+    decode_coordinator_key,
+    decode_metadata_record,
+    decode_versioned,
+    encode_metadata_record,
+    encode_versioned,
+)
 
 # Every message class by its Kafka name, e.g. ``klog.wire.MetadataRequest``.
 globals().update(MESSAGE_CLASSES)
@@ -70,6 +80,7 @@ __all__ = [
     "messages",
     "primitives",
     "records",
+    "versioned",
     "CLOSED",
     "NEED_DATA",
     "ClientConnection",
@@ -112,5 +123,13 @@ __all__ = [
     "decode_records",
     "iter_batches",
     "parse_batch_header",
+    "COORDINATOR_KEYS",
+    "COORDINATOR_VALUES",
+    "decode_consumer_protocol",
+    "decode_coordinator_key",
+    "decode_metadata_record",
+    "decode_versioned",
+    "encode_metadata_record",
+    "encode_versioned",
     *sorted(set(MESSAGE_CLASSES) - {"RequestHeader", "ResponseHeader"}),
 ]
