@@ -1,1 +1,12 @@
-"""Partition replicas: leader epoch, ISR, high watermark, acks waiters, follower fetchers."""
+"""Partition replicas: leader epoch, ISR, high watermark, acks waiters, the replica manager."""
+
+from klog.replication.partition import HighWatermarkWaiters, Partition, ReadResult
+from klog.replication.replica_manager import LeadershipListener, ReplicaManager
+
+__all__ = [
+    "HighWatermarkWaiters",
+    "LeadershipListener",
+    "Partition",
+    "ReadResult",
+    "ReplicaManager",
+]
