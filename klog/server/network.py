@@ -16,7 +16,6 @@ never shared.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -41,12 +40,13 @@ class ClientInfo:
     port: int
 
 
-class _SliceSendError(Exception):
-    """A file slice ended before the size promised in the frame: the frame is broken."""
-
-
 async def send_chunks(stream: trio.SocketStream, chunks: Sequence[Any]) -> None:
-    """Write response chunks: bytes via send_all, file slices via zero-copy sendfile."""
+    """Write response chunks: bytes via send_all, file slices via zero-copy sendfile.
+
+    A file that ends inside a slice (truncated under us) makes ``sendfile_slice``
+    raise ``OSError(ENODATA)``: the promised frame size cannot be met, and the caller
+    closes the connection.
+    """
     sock = stream.socket
     for chunk in chunks:
         if isinstance(chunk, (bytes, bytearray, memoryview)):
@@ -54,22 +54,17 @@ async def send_chunks(stream: trio.SocketStream, chunks: Sequence[Any]) -> None:
             continue
         position, remaining = chunk.position, chunk.size
         file_fd = chunk.fileno()
-        stalled = False
-        while remaining:
+        while True:
             sent = native.sendfile_slice(sock.fileno(), file_fd, position, remaining)
             position += sent
             remaining -= sent
             if not remaining:
                 break
-            if sent == 0:
-                # 0 after the socket reported writable means the file is shorter than
-                # the slice (truncated under us); the promised frame size can't be met.
-                if stalled and os.fstat(file_fd).st_size <= position:
-                    raise _SliceSendError("file slice shrank while being sent")
-                stalled = True
-            else:
-                stalled = False
             await trio.lowlevel.wait_writable(sock)
+
+
+class CloseConnection(Exception):
+    """Raised by a request handler when the only answer is to close the connection."""
 
 
 class Drain:
@@ -134,17 +129,18 @@ async def serve_connection(
                     continue
                 if event is CLOSED:
                     return
-                body = await handle(event, client)
+                try:
+                    body = await handle(event, client)
+                except CloseConnection:
+                    return
                 chunks = (
-                    conn.skip_response(event)
-                    if body is None
-                    else conn.send_response(event, body)
+                    conn.skip_response(event) if body is None else conn.send_response(event, body)
                 )
                 if chunks:
                     await send_chunks(stream, chunks)
     except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError) as exc:
         log.debug("connection from %s:%s ended: %s", host, port, exc)
-    except _SliceSendError as exc:
+    except OSError as exc:
         log.warning("closing connection from %s:%s: %s", host, port, exc)
 
 
