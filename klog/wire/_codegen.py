@@ -222,20 +222,35 @@ def compile_decoder(message: MessageModel, version: int) -> Callable[..., Any]:
     return src.compile("decode")
 
 
+def _peeks(field: FieldModel, version: int, message_flexible: range) -> bool:
+    """Whether the field starts with a compact length the preceding fixed run can read."""
+    if not field.compact_in(version, message_flexible):
+        return False
+    if field.type in ("string", "bytes", "records"):
+        return True
+    return field.is_array and field.struct is not None
+
+
 def _decode_struct(src: _Source, struct_model: StructModel, var: str, ind: int, path: str) -> None:
     version = src.version
     src.add(ind, f"{var} = _new({src.const(struct_model.cls, 'C')})")
     run: list[FieldModel] = []
 
-    def flush() -> None:
+    def flush(peek: bool) -> str | None:
+        """Emit the run's unpack; with ``peek`` it also reads the next byte (the first
+        byte of a compact length or of the tag count) and returns its variable."""
         if not run:
-            return
-        fmt = ">" + "".join(FIXED_TYPES[f.type][0] for f in run)
+            return None
+        fmt = ">" + "".join(FIXED_TYPES[f.type][0] for f in run) + ("B" if peek else "")
         unpack = src.const(struct.Struct(fmt).unpack_from, "S")
-        targets = ", ".join(f"{var}.{f.attr}" for f in run)
-        src.add(ind, f"{targets}, = {unpack}(buf, pos)")
+        targets = [f"{var}.{f.attr}" for f in run]
+        first = src.var("n") if peek else None
+        if first:
+            targets.append(first)
+        src.add(ind, f"{', '.join(targets)}, = {unpack}(buf, pos)")
         src.add(ind, f"pos += {struct.calcsize(fmt)}")
         run.clear()
+        return first
 
     tagged: list[FieldModel] = []
     for field in struct_model.fields:
@@ -247,21 +262,35 @@ def _decode_struct(src: _Source, struct_model: StructModel, var: str, ind: int, 
         elif field.type in FIXED_TYPES:
             run.append(field)
         else:
-            flush()
+            first = flush(_peeks(field, version, src.message.flexible_versions))
             compact = field.compact_in(version, src.message.flexible_versions)
             nullable = field.nullable_in(version)
-            _decode_value(src, field, target, ind, f"{path}.{field.attr}", compact, nullable)
-    flush()
+            field_path = f"{path}.{field.attr}"
+            _decode_value(src, field, target, ind, field_path, compact, nullable, first=first)
+    first = flush(src.flexible)
     if src.flexible:
-        _decode_tagged(src, tagged, var, ind, path)
+        _decode_tagged(src, tagged, var, ind, path, first)
 
 
-def _read_length(src: _Source, ind: int, compact: bool, int16: bool, long: bool = False) -> str:
+def _read_length(
+    src: _Source, ind: int, compact: bool, int16: bool, long: bool = False, first: str | None = None
+) -> str:
     """Emit code reading a length or count; returns its variable name.
 
     Compact lengths are left as read (length + 1, 0 = null) to save an operation; callers
     use ``_bias`` to interpret them. ``long`` adds an inline path for two-byte varints,
-    for bytes and records."""
+    for bytes and records. ``first`` names a variable already holding the first byte of
+    a compact length, with ``pos`` past it."""
+    if first is not None:
+        if long:
+            src.add(ind, f"if {first} > 127:")
+            src.add(ind + 1, "if buf[pos] < 128:")
+            src.add(ind + 2, f"{first} = ({first} & 127) | (buf[pos] << 7)")
+            src.add(ind + 2, "pos += 1")
+            src.add(ind + 1, f"else: {first}, pos = _uvarint(buf, pos - 1)")
+        else:
+            src.add(ind, f"if {first} > 127: {first}, pos = _uvarint(buf, pos - 1)")
+        return first
     n = src.var("n")
     if compact:
         src.add(ind, f"{n} = buf[pos]")
@@ -302,10 +331,17 @@ def _decode_null_branch(
 
 
 def _decode_sized(
-    src: _Source, kind: str, target: str, ind: int, path: str, compact: bool, nullable: bool
+    src: _Source,
+    kind: str,
+    target: str,
+    ind: int,
+    path: str,
+    compact: bool,
+    nullable: bool,
+    first: str | None = None,
 ) -> None:
     """string, bytes or records."""
-    n = _read_length(src, ind, compact, int16=kind == "string", long=kind != "string")
+    n = _read_length(src, ind, compact, kind == "string", long=kind != "string", first=first)
     end = src.var("end")
     _open_length_check(src, ind, n, compact)
     src.add(ind + 1, f"{end} = pos + {n}{_bias(compact)}")
@@ -330,6 +366,7 @@ def _decode_value(
     compact: bool,
     nullable: bool,
     tagged: bool = False,
+    first: str | None = None,
 ) -> None:
     kind = field.type
     if kind in FIXED_TYPES:
@@ -341,21 +378,28 @@ def _decode_value(
         src.add(ind, f"{target} = _uuid_at(buf, pos)")
         src.add(ind, "pos += 16")
     elif kind in ("string", "bytes", "records"):
-        _decode_sized(src, kind, target, ind, path, compact, nullable)
+        _decode_sized(src, kind, target, ind, path, compact, nullable, first)
     elif field.is_array:
-        _decode_array(src, field, target, ind, path, compact, nullable)
+        _decode_array(src, field, target, ind, path, compact, nullable, first)
     else:
         _decode_struct_field(src, field, target, ind, path, nullable, tagged)
 
 
 def _decode_array(
-    src: _Source, field: FieldModel, target: str, ind: int, path: str, compact: bool, nullable: bool
+    src: _Source,
+    field: FieldModel,
+    target: str,
+    ind: int,
+    path: str,
+    compact: bool,
+    nullable: bool,
+    first: str | None = None,
 ) -> None:
     element = field.element_type
     if element in FIXED_TYPES:
         _decode_fixed_array(src, element, target, ind, path, compact, nullable)
         return
-    n = _read_length(src, ind, compact, int16=False)
+    n = _read_length(src, ind, compact, int16=False, first=first)
     _open_length_check(src, ind, n, compact)
     body = ind + 1
     if element == "uuid":
@@ -424,15 +468,18 @@ def _decode_struct_field(
     src.add(ind + 1, f"{target} = {item}")
 
 
-def _decode_tagged(src: _Source, tagged: list[FieldModel], var: str, ind: int, path: str) -> None:
-    # Almost always the section is empty: one zero byte.
-    src.add(ind, "if buf[pos]:")
+def _decode_tagged(
+    src: _Source, tagged: list[FieldModel], var: str, ind: int, path: str, first: str | None
+) -> None:
+    # Almost always the section is empty: one zero byte, possibly already read into first.
+    start = "pos - 1" if first else "pos"
+    src.add(ind, f"if {first or 'buf[pos]'}:")
     body = ind + 1
     if not tagged:
-        src.add(body, "pos = _skip_tags_at(buf, pos)")
+        src.add(body, f"pos = _skip_tags_at(buf, {start})")
     else:
         count, tag, size, end = src.var("n"), src.var("tag"), src.var("size"), src.var("end")
-        src.add(body, f"{count}, pos = _uvarint(buf, pos)")
+        src.add(body, f"{count}, pos = _uvarint(buf, {start})")
         src.add(body, f"for _ in range({count}):")
         loop = body + 1
         src.add(loop, f"{tag}, pos = _uvarint(buf, pos)")
@@ -454,8 +501,9 @@ def _decode_tagged(src: _Source, tagged: list[FieldModel], var: str, ind: int, p
             src.add(loop + 1, f"if pos != {end}: raise _bad_tag_size({path!r}, {tag})")
         src.add(loop, "else:")
         src.add(loop + 1, f"pos = {end}")
-    src.add(ind, "else:")
-    src.add(body, "pos += 1")
+    if not first:
+        src.add(ind, "else:")
+        src.add(body, "pos += 1")
 
 
 # --------------------------------------------------------------------------- encoding
@@ -475,13 +523,16 @@ def _encode_struct(
     version = src.version
     run: list[FieldModel] = []
 
-    def flush() -> None:
+    def flush(empty_tags: bool = False) -> bool:
+        """Emit the run's pack; with ``empty_tags`` it also writes the zero tag count
+        (as a pad byte). Returns whether it did."""
         if not run:
-            return
-        fmt = ">" + "".join(FIXED_TYPES[f.type][0] for f in run)
+            return False
+        fmt = ">" + "".join(FIXED_TYPES[f.type][0] for f in run) + ("x" if empty_tags else "")
         pack = src.const(struct.Struct(fmt).pack, "P")
         src.add(ind, f"{app}({pack}({', '.join(f'{var}.{f.attr}' for f in run)}))")
         run.clear()
+        return empty_tags
 
     tagged: list[FieldModel] = []
     for field in struct_model.fields:
@@ -505,7 +556,8 @@ def _encode_struct(
                 compact=field.compact_in(version, src.message.flexible_versions),
                 nullable=field.nullable_in(version),
             )
-    flush()
+    if flush(empty_tags=src.flexible and not tagged):
+        return
     if src.flexible:
         _encode_tagged(src, tagged, var, ind, app, path)
 

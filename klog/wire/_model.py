@@ -99,10 +99,6 @@ class FieldModel:
     def is_struct(self) -> bool:
         return self.element_type not in PRIMITIVE_TYPES and not self.is_array
 
-    @property
-    def default_is_null(self) -> bool:
-        return self.default_text == "null" or (self.type == "records")
-
     def default_value(self) -> Any:
         """The immutable default, or ``list`` / the struct model for a fresh list / struct."""
         text = self.default_text
@@ -145,10 +141,11 @@ class FieldModel:
         return version in self.nullable_versions
 
     def compact_in(self, version: int, message_flexible: range) -> bool:
-        flexible = self.flexible_versions if self.flexible_versions is not None else None
-        if flexible is not None:
-            return version in flexible
-        return version in message_flexible
+        """Whether lengths use the compact (varint) encoding at ``version``."""
+        flexible = (
+            self.flexible_versions if self.flexible_versions is not None else message_flexible
+        )
+        return version in flexible
 
 
 @dataclass(eq=False)
