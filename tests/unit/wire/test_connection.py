@@ -272,3 +272,37 @@ def test_client_rejects_unknown_correlation_ids() -> None:
     client = ClientConnection()
     client.receive_data(b"")
     assert client.next_event() is CLOSED
+
+
+def test_large_frames_arriving_in_small_chunks() -> None:
+    client, server = ClientConnection(), ServerConnection()
+    bodies = [
+        ProduceRequest(
+            acks=-1,
+            timeout_ms=1,
+            topic_data=[
+                ProduceRequest.TopicProduceData(
+                    name="t",
+                    partition_data=[
+                        ProduceRequest.PartitionProduceData(index=i, records=bytes([i]) * 150_000)
+                    ],
+                )
+            ],
+        )
+        for i in range(3)
+    ]
+    stream = b"".join(client.send_request(body, 9)[1] for body in bodies)
+    received: list[Request] = []
+    for start in range(0, len(stream), 10_000):
+        server.receive_data(stream[start : start + 10_000])
+        received += requests_of(server)
+    assert [r.body for r in received] == bodies
+
+
+def test_eof_in_the_middle_of_a_frame_closes() -> None:
+    client, server = ClientConnection(), ServerConnection()
+    frame = client.send_request(MetadataRequest(), 12)[1]
+    server.receive_data(frame + frame[:7])
+    server.receive_data(b"")
+    assert isinstance(server.next_event(), Request)
+    assert server.next_event() is CLOSED
