@@ -33,7 +33,6 @@ from klog.wire.primitives import (
     INT16,
     INT32,
     SMALL_UVARINTS,
-    ZERO_UUID,
     decode_unsigned_varint,
     encode_unsigned_varint,
     skip_tagged_fields,
@@ -136,7 +135,6 @@ _BASE_GLOBALS: dict[str, Any] = {
     "_str": str,
     "_bytes": bytes,
     "_mv": memoryview,
-    "_list": list,
     "_isinstance": isinstance,
     "_BYTES_LIKE": _BYTES_LIKE,
     "_uvarint": decode_unsigned_varint,
@@ -151,14 +149,12 @@ _BASE_GLOBALS: dict[str, Any] = {
     "_fixed_array": _fixed_array,
     "_uuid_at": _uuid_at,
     "_uuid_array": _uuid_array,
-    "_ZERO_UUID": ZERO_UUID,
     "_overrun": _overrun,
     "_bad_length": _bad_length,
     "_bad_size": _bad_size,
     "_bad_tag_size": _bad_tag_size,
     "_not_nullable": _not_nullable,
     "_too_long": _too_long,
-    "_DecodeError": DecodeError,
 }
 
 
@@ -179,8 +175,9 @@ class _Source:
         return f"{prefix}{self._count}"
 
     def const(self, value: Any, prefix: str = "K") -> str:
-        if isinstance(value, int | float | str | bytes | bool | type(None)) and not isinstance(
-            value, uuid.UUID
+        """An expression for ``value``: a literal for simple scalars, else a global."""
+        if isinstance(value, int | str | bytes | type(None)) or (
+            isinstance(value, float) and value == value and abs(value) != float("inf")
         ):
             return repr(value)
         key = id(value)
