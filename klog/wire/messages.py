@@ -102,10 +102,11 @@ class Message(Struct):
         out = self._encode_list(version)
         try:
             return b"".join(out)
-        except TypeError:
-            raise TypeError(
-                f"{type(self).__name__} holds a file slice in a records field; use encode_parts()"
-            ) from None
+        except TypeError as exc:
+            name = type(self).__name__
+            if any(not isinstance(chunk, _BYTES_LIKE) for chunk in out if hasattr(chunk, "size")):
+                raise TypeError(f"{name} holds a file slice; use encode_parts()") from None
+            raise TypeError(f"cannot encode {name} v{version}: {exc}") from None
 
     def encode_parts(self, version: int) -> list[Any]:
         """The encoding as bytes chunks, with each file slice of a records field as its own
@@ -133,6 +134,8 @@ class Message(Struct):
             encoder(self, out)
         except (struct.error, OverflowError, UnicodeEncodeError) as exc:
             raise EncodeError(f"cannot encode {cls.__name__} v{version}: {exc}") from None
+        except AttributeError as exc:  # a value of the wrong type, e.g. str for a struct
+            raise TypeError(f"cannot encode {cls.__name__} v{version}: {exc}") from None
         return out
 
     @classmethod

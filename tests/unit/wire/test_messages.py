@@ -247,3 +247,17 @@ def test_records_decode_to_views_and_encode_slices_separately() -> None:
     response.responses[0].partitions[0].records = real
     assert b"".join(real if isinstance(p, FileSlice) else p for p in parts) == response.encode(16)
     assert ProduceRequest(acks=0).encode_parts(9) == [ProduceRequest(acks=0).encode(9)]
+
+
+def test_values_of_the_wrong_type_are_type_errors() -> None:
+    wrong_records = ProduceRequest(
+        topic_data=[
+            ProduceRequest.TopicProduceData(
+                partition_data=[ProduceRequest.PartitionProduceData(records="not bytes")]
+            )
+        ]
+    )
+    with pytest.raises(TypeError, match="ProduceRequest v9"):
+        wrong_records.encode(9)
+    with pytest.raises(TypeError):
+        MetadataRequest(topics=["not a struct"]).encode(12)
