@@ -2,15 +2,18 @@
 
 Input: KRaft metadata records (``klog.wire`` message objects: TopicRecord,
 PartitionRecord, PartitionChangeRecord, ConfigRecord, RemoveTopicRecord,
-RegisterBrokerRecord, FenceBrokerRecord, UnfenceBrokerRecord, FeatureLevelRecord, ...)
-in log order. Output: topics (by name and by id), partitions (replicas, ISR, leader,
-epochs), registered brokers and their endpoints, configs per resource, features.
+RegisterBrokerRecord, UnregisterBrokerRecord, FenceBrokerRecord, UnfenceBrokerRecord,
+BrokerRegistrationChangeRecord, FeatureLevelRecord; other types are skipped) in log
+order. Output: topics (by name and by id), partitions (replicas, ISR, leader, epochs),
+registered brokers and their endpoints, configs per resource, features.
 
 Invariants: the image changes only in ``apply``; a record that does not fit (for example
 a partition of an unknown topic) raises ``MetadataReplayError`` because it means the
-log and the code disagree. ``apply_batch`` returns a ``MetadataDelta`` naming what
-changed so publishers (the replica manager) react without diffing. Not shared between
-threads; tasks of one trio loop may read it between applies.
+log and the code disagree (records naming a broker must name its current epoch, as in
+Kafka). A batch that fails part-way leaves the image half-applied: replay errors are
+fatal. ``apply_batch`` returns a ``MetadataDelta`` naming what changed so publishers
+(the replica manager) react without diffing. Not shared between threads; tasks of one
+trio loop may read it between applies.
 """
 
 from __future__ import annotations
@@ -147,6 +150,8 @@ class MetadataImage:
     def _apply_TopicRecord(self, record: Any, delta: MetadataDelta) -> None:
         if record.name in self.topics_by_name:
             raise MetadataReplayError(f"topic {record.name!r} already exists")
+        if record.topic_id in self.topics_by_id:
+            raise MetadataReplayError(f"topic id {record.topic_id} already exists")
         topic = TopicImage(record.name, record.topic_id)
         self.topics_by_name[record.name] = topic
         self.topics_by_id[record.topic_id] = topic
@@ -206,6 +211,9 @@ class MetadataImage:
         configs = self.configs.setdefault(key, {})
         if record.value is None:
             configs.pop(record.name, None)
+            if not configs:
+                # Dropped so an image after deletions equals one that never had the keys.
+                del self.configs[key]
         else:
             configs[record.name] = record.value
         delta.changed_configs.add(key)
@@ -225,24 +233,52 @@ class MetadataImage:
         delta.changed_brokers.add(record.broker_id)
 
     def _apply_UnregisterBrokerRecord(self, record: Any, delta: MetadataDelta) -> None:
-        self.brokers.pop(record.broker_id, None)
+        self._broker(record.broker_id, record.broker_epoch)
+        del self.brokers[record.broker_id]
         delta.changed_brokers.add(record.broker_id)
 
-    def _set_fenced(self, broker_id: int, fenced: bool, delta: MetadataDelta) -> None:
+    def _broker(self, broker_id: int, epoch: int) -> BrokerRegistration:
+        """The registration a record about broker ``broker_id`` at ``epoch`` refers to;
+        Kafka refuses to replay such a record for another incarnation's epoch."""
         broker = self.brokers.get(broker_id)
         if broker is None:
-            raise MetadataReplayError(f"fencing change for unknown broker {broker_id}")
-        self.brokers[broker_id] = replace(broker, fenced=fenced)
+            raise MetadataReplayError(f"unknown broker {broker_id}")
+        if broker.broker_epoch != epoch:
+            raise MetadataReplayError(
+                f"broker {broker_id} has epoch {broker.broker_epoch}, the record names {epoch}"
+            )
+        return broker
+
+    def _change_broker(
+        self, broker_id: int, epoch: int, delta: MetadataDelta, **changes: bool
+    ) -> None:
+        self.brokers[broker_id] = replace(self._broker(broker_id, epoch), **changes)
         delta.changed_brokers.add(broker_id)
 
     def _apply_FenceBrokerRecord(self, record: Any, delta: MetadataDelta) -> None:
-        self._set_fenced(record.id, True, delta)
+        self._change_broker(record.id, record.epoch, delta, fenced=True)
 
     def _apply_UnfenceBrokerRecord(self, record: Any, delta: MetadataDelta) -> None:
-        self._set_fenced(record.id, False, delta)
+        self._change_broker(record.id, record.epoch, delta, fenced=False)
+
+    def _apply_BrokerRegistrationChangeRecord(self, record: Any, delta: MetadataDelta) -> None:
+        # Kafka's encoding: fenced -1 = unfenced, 0 = no change, 1 = fenced;
+        # in_controlled_shutdown 0 = no change, 1 = now in controlled shutdown.
+        changes: dict[str, bool] = {}
+        if record.fenced not in (-1, 0, 1) or record.in_controlled_shutdown not in (0, 1):
+            raise MetadataReplayError(f"bad broker registration change {record}")
+        if record.fenced:
+            changes["fenced"] = record.fenced == 1
+        if record.in_controlled_shutdown:
+            changes["in_controlled_shutdown"] = True
+        self._change_broker(record.broker_id, record.broker_epoch, delta, **changes)
 
     def _apply_FeatureLevelRecord(self, record: Any, delta: MetadataDelta) -> None:
-        self.features[record.name] = record.feature_level
+        if record.feature_level == 0:
+            # Level 0 means "not supported": Kafka removes the finalized feature.
+            self.features.pop(record.name, None)
+        else:
+            self.features[record.name] = record.feature_level
 
     def _topic_by_id(self, topic_id: uuid.UUID) -> TopicImage:
         topic = self.topics_by_id.get(topic_id)
