@@ -135,7 +135,10 @@ class _Frames:
                 raise self.fail(f"frame size {size} is outside 0..{self._max}")
             if available >= 4 + size:
                 end = start + 4 + size
-                frame = bytes(buffer[start + 4 : end])
+                # One copy (slicing the bytearray first would make two); the view is
+                # released before the buffer is resized below.
+                with memoryview(buffer) as view:
+                    frame = bytes(view[start + 4 : end])
                 if end == len(buffer):
                     buffer.clear()
                     self._start = 0
