@@ -23,10 +23,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import trio
 
-from klog.controller.image import PartitionState
 from klog.segment import AppendInfo, FileSlice, Log, LogManager, TopicPartition
 from klog.wire.errors import ErrorCode, KafkaError
 
@@ -40,6 +40,16 @@ class ReadResult:
     last_stable_offset: int
     log_start_offset: int
     log_end_offset: int
+
+
+class LeaderAndIsr(Protocol):
+    """A partition's replica state as the metadata layer publishes it."""
+
+    replicas: tuple[int, ...]
+    isr: tuple[int, ...]
+    leader: int
+    leader_epoch: int
+    partition_epoch: int
 
 
 class HighWatermarkWaiters:
@@ -108,7 +118,7 @@ class Partition:
     def is_leader(self) -> bool:
         return self.leader == self.node_id
 
-    def update_state(self, state: PartitionState) -> None:
+    def update_state(self, state: LeaderAndIsr) -> None:
         """Apply the partition's state from the metadata image."""
         was_leader = self.is_leader
         self.replicas = state.replicas

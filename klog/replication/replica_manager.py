@@ -1,10 +1,11 @@
-"""The replicas this node hosts, kept in step with the metadata image.
+"""The replicas this node hosts, kept in step with the published metadata.
 
-``apply_delta`` turns metadata changes into local state: a partition assigned to this
-node gets a log and a ``Partition``; a removed topic's logs are deleted; leadership
-listeners (the group coordinator) hear when this node starts or stops leading a
-partition. ``wait_for_data`` is the fetch long-poll: one trio event per waiting fetch,
-registered under each partition it reads and set when that partition's high watermark
+``update_partition`` / ``remove_partition`` turn metadata changes into local state (the
+server layer translates the metadata image's deltas into these calls, as replication
+sits below the controller): a partition assigned to this node gets a log and a
+``Partition``; a removed one's log is deleted; leadership listeners (the group
+coordinator) hear when this node starts or stops leading a partition.
+``wait_for_data`` is the fetch long-poll: one trio event per waiting fetch, registered under each partition it reads and set when that partition's high watermark
 moves, so a fetch wakes exactly when data it may return arrives.
 
 Shared by every task of the node's trio loop; all mutations are synchronous.
@@ -13,13 +14,13 @@ Shared by every task of the node's trio loop; all mutations are synchronous.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
 import trio
 
-from klog.controller.image import MetadataDelta, MetadataImage
-from klog.replication.partition import Partition
+from klog.replication.partition import LeaderAndIsr, Partition
 from klog.segment import LogConfig, LogManager, TopicPartition
 from klog.wire.errors import ErrorCode, KafkaError
 
@@ -71,47 +72,37 @@ class ReplicaManager:
 
     # -- metadata ------------------------------------------------------------------------
 
-    def apply_delta(self, image: MetadataImage, delta: MetadataDelta) -> None:
-        for topic_id, name in delta.removed_topics.items():
-            self._remove_topic(topic_id, name)
-        for topic, index in sorted(delta.changed_partitions):
-            state = image.partition(topic, index)
-            if state is None:
-                continue
-            tp = TopicPartition(topic, index)
-            if self.node_id not in state.replicas:
-                self._remove_partition(tp)
-                continue
-            partition = self.partitions.get(tp)
-            if partition is None:
-                log_ = self.log_manager.get_or_create_log(tp, self._config_for_topic(topic))
-                partition = Partition(
-                    tp,
-                    state.topic_id,
-                    log_,
-                    self.log_manager,
-                    self.node_id,
-                    self._clock,
-                    on_high_watermark=self._high_watermark_moved,
-                )
-                self.partitions[tp] = partition
-            was_leader = partition.is_leader
-            partition.update_state(state)
-            if partition.is_leader and not was_leader:
-                for listener in self._listeners:
-                    listener.on_become_leader(partition)
-            elif was_leader and not partition.is_leader:
-                for listener in self._listeners:
-                    listener.on_resign(partition)
-        for resource_type, name in delta.changed_configs:
-            if resource_type == 2 and image.topic(name) is not None:
-                self.log_manager.update_topic_config(name, self._config_for_topic(name))
+    def update_partition(
+        self, tp: TopicPartition, topic_id: uuid.UUID, state: LeaderAndIsr
+    ) -> None:
+        """Create or update the local replica of ``tp`` (this node is in its replicas)."""
+        partition = self.partitions.get(tp)
+        if partition is None:
+            log_ = self.log_manager.get_or_create_log(tp, self._config_for_topic(tp.topic))
+            partition = Partition(
+                tp,
+                topic_id,
+                log_,
+                self.log_manager,
+                self.node_id,
+                self._clock,
+                on_high_watermark=self._high_watermark_moved,
+            )
+            self.partitions[tp] = partition
+        was_leader = partition.is_leader
+        partition.update_state(state)
+        if partition.is_leader and not was_leader:
+            for listener in self._listeners:
+                listener.on_become_leader(partition)
+        elif was_leader and not partition.is_leader:
+            for listener in self._listeners:
+                listener.on_resign(partition)
 
-    def _remove_topic(self, topic_id: object, name: str) -> None:
-        for tp in [tp for tp, p in self.partitions.items() if p.topic_id == topic_id]:
-            self._remove_partition(tp)
+    def topic_config_changed(self, topic: str) -> None:
+        self.log_manager.update_topic_config(topic, self._config_for_topic(topic))
 
-    def _remove_partition(self, tp: TopicPartition) -> None:
+    def remove_partition(self, tp: TopicPartition) -> None:
+        """Stop hosting ``tp`` and delete its log."""
         partition = self.partitions.pop(tp, None)
         if partition is None:
             return

@@ -25,9 +25,9 @@ import trio
 
 from klog import native
 from klog.controller import MetadataLog, NewTopic, QuorumController
-from klog.controller.image import MetadataDelta, MetadataImage
+from klog.controller.image import TOPIC_RESOURCE, MetadataDelta, MetadataImage
 from klog.replication import ReplicaManager
-from klog.segment import METADATA_TOPIC, Log, LogManager
+from klog.segment import METADATA_TOPIC, Log, LogManager, TopicPartition
 from klog.segment.checkpoint import write_atomically
 from klog.segment.log import wall_clock_ms
 from klog.server import network
@@ -216,8 +216,26 @@ class Node:
         return delta
 
     def _publish(self, delta: MetadataDelta) -> None:
-        if self.replica_manager is not None:
-            self.replica_manager.apply_delta(self.image, delta)
+        """Make local replicas and configs follow committed metadata."""
+        replicas = self.replica_manager
+        if replicas is None:
+            return
+        for tp in [
+            tp for tp, p in replicas.partitions.items() if p.topic_id in delta.removed_topics
+        ]:
+            replicas.remove_partition(tp)
+        for topic, index in sorted(delta.changed_partitions):
+            state = self.image.partition(topic, index)
+            if state is None:
+                continue
+            tp = TopicPartition(topic, index)
+            if self.node_id in state.replicas:
+                replicas.update_partition(tp, state.topic_id, state)
+            else:
+                replicas.remove_partition(tp)
+        for resource_type, name in delta.changed_configs:
+            if resource_type == TOPIC_RESOURCE and self.image.topic(name) is not None:
+                replicas.topic_config_changed(name)
 
     async def auto_create_topic(self, name: str) -> None:
         """Create ``name`` with the broker's defaults (Metadata auto-creation)."""

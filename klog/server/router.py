@@ -201,4 +201,7 @@ def _partition_index(partition: Any) -> int:
 
 def _item_class(cls: type, field_name: str) -> type | None:
     """The struct class of an array field, as declared by the wire schema."""
-    return getattr(cls, "field_types", {}).get(field_name)
+    for field_model in cls._FIELDS:
+        if field_model.attr == field_name and field_model.struct is not None:
+            return field_model.struct.cls
+    return None
