@@ -1,12 +1,14 @@
 """The replicas this node hosts, kept in step with the published metadata.
 
-``update_partition`` / ``remove_partition`` turn metadata changes into local state (the
-server layer translates the metadata image's deltas into these calls, as replication
-sits below the controller): a partition assigned to this node gets a log and a
-``Partition``; a removed one's log is deleted; leadership listeners (the group
+``update_partition`` / ``remove_partition`` turn metadata changes into local state.
+The server layer translates the metadata image's deltas into these calls, because
+replication sits below the controller. A partition assigned to this node gets a log
+and a ``Partition``; a removed one's log is deleted; leadership listeners (the group
 coordinator) hear when this node starts or stops leading a partition.
-``wait_for_data`` is the fetch long-poll: one trio event per waiting fetch, registered under each partition it reads and set when that partition's high watermark
-moves, so a fetch wakes exactly when data it may return arrives.
+
+``wait_for_data`` is the fetch long-poll: one trio event per waiting fetch, registered
+under each partition it reads and set when that partition's high watermark moves, so
+a fetch wakes exactly when data it may return arrives.
 
 Shared by every task of the node's trio loop; all mutations are synchronous.
 """
