@@ -119,8 +119,11 @@ class MetadataImage:
         image = self.topics_by_name.get(topic)
         return image.partitions.get(partition) if image else None
 
+    def configs_of(self, resource_type: int, name: str) -> dict[str, str]:
+        return dict(self.configs.get((resource_type, name), {}))
+
     def topic_configs(self, name: str) -> dict[str, str]:
-        return dict(self.configs.get((TOPIC_RESOURCE, name), {}))
+        return self.configs_of(TOPIC_RESOURCE, name)
 
     def broker_configs(self, broker_id: int | None) -> dict[str, str]:
         """Dynamic broker configs: per-broker overrides on top of cluster-wide defaults."""

@@ -24,8 +24,13 @@ from typing import Any
 import trio
 
 from klog import native
-from klog.controller import MetadataLog, NewTopic, QuorumController
-from klog.controller.image import TOPIC_RESOURCE, MetadataDelta, MetadataImage
+from klog.controller import Endpoint, MetadataLog, NewTopic, QuorumController
+from klog.controller.image import (
+    BROKER_RESOURCE,
+    TOPIC_RESOURCE,
+    MetadataDelta,
+    MetadataImage,
+)
 from klog.replication import ReplicaManager
 from klog.segment import METADATA_TOPIC, Log, LogManager, TopicPartition
 from klog.segment.checkpoint import write_atomically
@@ -40,6 +45,7 @@ log = logging.getLogger(__name__)
 
 META_PROPERTIES = "meta.properties"
 SHUTDOWN_GRACE_S = 30.0
+PLAINTEXT = 0  # Kafka's SecurityProtocol id
 
 
 class StartupError(Exception):
@@ -55,6 +61,7 @@ class Node:
 
     def __init__(self, config: BrokerConfig, announce: Callable[[str], None] = print) -> None:
         self.config = config
+        self._static_config = config
         self.node_id: int = config.node_id
         self._announce = announce
         self.cluster_id = ""
@@ -96,7 +103,12 @@ class Node:
             self.image.apply_batch(records, last_offset)
         self._publish(self._full_delta())
         self.controller = QuorumController(
-            self.node_id, self.image, self.metadata_log, on_commit=self._publish
+            self.node_id,
+            self.image,
+            self.metadata_log,
+            default_num_partitions=self.config["num.partitions"],
+            default_replication_factor=self.config["default.replication.factor"],
+            on_commit=self._publish,
         )
         self.router = Router(all_apis(self))
         listeners = await self._bind_listeners()
@@ -104,7 +116,7 @@ class Node:
         await self.controller.register_broker(
             self.node_id,
             uuid.uuid4(),
-            [(name, host, port) for name, host, port in self.endpoints],
+            [Endpoint(name, host, port, PLAINTEXT) for name, host, port in self.endpoints],
             self.config["broker.rack"],
         )
         drain = network.Drain()
@@ -233,9 +245,28 @@ class Node:
                 replicas.update_partition(tp, state.topic_id, state)
             else:
                 replicas.remove_partition(tp)
-        for resource_type, name in delta.changed_configs:
-            if resource_type == TOPIC_RESOURCE and self.image.topic(name) is not None:
-                replicas.topic_config_changed(name)
+        if any(resource_type == BROKER_RESOURCE for resource_type, _ in delta.changed_configs):
+            self._apply_dynamic_broker_configs()
+            changed_topics = set(self.image.topics_by_name)
+        else:
+            changed_topics = {
+                name
+                for resource_type, name in delta.changed_configs
+                if resource_type == TOPIC_RESOURCE and self.image.topic(name) is not None
+            }
+        for name in sorted(changed_topics):
+            replicas.topic_config_changed(name)
+
+    def _apply_dynamic_broker_configs(self) -> None:
+        """Cluster-wide dynamic defaults, then this broker's own, over the static config."""
+        config = self._static_config
+        cluster = self.image.configs_of(BROKER_RESOURCE, "")
+        if cluster:
+            config = config.with_dynamic(cluster, per_broker=False, replace=True)
+        own = self.image.configs_of(BROKER_RESOURCE, str(self.node_id))
+        if own:
+            config = config.with_dynamic(own, per_broker=True, replace=True)
+        self.config = config
 
     async def auto_create_topic(self, name: str) -> None:
         """Create ``name`` with the broker's defaults (Metadata auto-creation)."""
