@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,8 +23,17 @@ import trio
 
 from klog.client._conn import BrokerConnection, seconds
 from klog.client._loop import LoopThread
-from klog.client.errors import KafkaConnectionError, KafkaError, NoBrokersAvailableError
-from klog.wire import MetadataRequest
+from klog.client.errors import (
+    KafkaConnectionError,
+    KafkaError,
+    LeaderNotAvailableError,
+    NoBrokersAvailableError,
+    UnknownTopicOrPartitionError,
+    error_for,
+    raise_for,
+)
+from klog.client.types import OffsetAndTimestamp, TopicPartition
+from klog.wire import FindCoordinatorRequest, ListOffsetsRequest, MetadataRequest
 
 log = logging.getLogger("klog.client")
 
@@ -146,6 +155,85 @@ class Cluster:
         if self.controller_id in self.brokers:
             return await self.connection(self.controller_id)
         return await self.any_connection()
+
+    async def find_coordinator(self, group_id: str) -> int:
+        """The node id of ``group_id``'s group coordinator (FindCoordinator v0-v6)."""
+        conn = await self.any_connection()
+        request = FindCoordinatorRequest(key=group_id, key_type=0, coordinator_keys=[group_id])
+        version = conn.version_for(FindCoordinatorRequest.API_KEY)
+        response = await conn.request(request, version=version)
+        if version >= 4:
+            [found] = response.coordinators
+            code, message = found.error_code, found.error_message
+            node_id, host, port = found.node_id, found.host, found.port
+        else:
+            code, message = response.error_code, response.error_message
+            node_id, host, port = response.node_id, response.host, response.port
+        raise_for(code, f"coordinator of group {group_id!r}: {message or ''}".rstrip(": "))
+        known = self.brokers.get(node_id)
+        if known is None or (known.host, known.port) != (host, port):
+            self.brokers = {**self.brokers, node_id: BrokerMeta(node_id, host, port, None)}
+        return node_id
+
+    async def leaders_for(self, partitions: Iterable[TopicPartition]) -> dict[int, list[Any]]:
+        """Group ``partitions`` by leader node, refreshing metadata for unknown ones."""
+        partitions = list(partitions)
+        missing = {tp.topic for tp in partitions if self.leader(*tp) < 0}
+        if missing:
+            self.add_interest(missing)
+            await self.refresh_metadata(missing)
+        by_node: dict[int, list[Any]] = {}
+        for tp in partitions:
+            leader = self.leader(*tp)
+            if leader < 0:
+                meta = self.topics.get(tp.topic)
+                if meta is None or tp.partition not in meta.partitions:
+                    raise UnknownTopicOrPartitionError(detail=f"{tp.topic}-{tp.partition}")
+                raise LeaderNotAvailableError(detail=f"{tp.topic}-{tp.partition}")
+            by_node.setdefault(leader, []).append(tp)
+        return by_node
+
+    async def list_offsets(
+        self, specs: Mapping[TopicPartition, int], isolation_level: int = 0
+    ) -> dict[TopicPartition, OffsetAndTimestamp]:
+        """ListOffsets for each partition: spec -1 latest, -2 earliest, -3 max timestamp,
+        else the first offset whose timestamp is >= spec. Retries leader changes until
+        ``default_api_timeout_ms``."""
+        result: dict[TopicPartition, OffsetAndTimestamp] = {}
+        pending = dict(specs)
+        while pending:
+            retry: dict[TopicPartition, int] = {}
+            for node, tps in (await self.leaders_for(pending)).items():
+                topics: dict[str, list[Any]] = {}
+                for tp in tps:
+                    topics.setdefault(tp.topic, []).append(
+                        ListOffsetsRequest.ListOffsetsPartition(
+                            partition_index=tp.partition, timestamp=pending[tp]
+                        )
+                    )
+                request = ListOffsetsRequest(
+                    replica_id=-1,
+                    isolation_level=isolation_level,
+                    topics=[
+                        ListOffsetsRequest.ListOffsetsTopic(name=t, partitions=ps)
+                        for t, ps in topics.items()
+                    ],
+                    timeout_ms=int(self.request_timeout * 1000),
+                )
+                response = await self.request(node, request)
+                for t in response.topics:
+                    for p in t.partitions:
+                        tp = TopicPartition(t.name, p.partition_index)
+                        if p.error_code and error_for(p.error_code).retriable:
+                            retry[tp] = pending[tp]
+                        else:
+                            raise_for(p.error_code, f"ListOffsets {t.name}-{p.partition_index}")
+                            result[tp] = OffsetAndTimestamp(p.offset, p.timestamp, p.leader_epoch)
+            if retry:
+                await self.refresh_metadata({tp.topic for tp in retry})
+                await trio.sleep(self.retry_backoff)
+            pending = retry
+        return result
 
     def close(self) -> None:
         for conn in self._conns.values():
