@@ -403,17 +403,17 @@ class Log:
 
     def roll(self, now_ms: int, base_offset: int | None = None) -> Segment:
         """Start a new active segment at ``base_offset`` (default: the log end offset).
-        An empty active segment is replaced rather than kept."""
+        Rolling an empty active segment to its own base offset does nothing; otherwise,
+        as in Kafka, an empty segment simply stays behind."""
         base = self._log_end_offset if base_offset is None else base_offset
         active = self.active_segment
-        if active.size == 0:
-            if active.base_offset == base:
-                return active
-            self._segments.pop()
-            self._bases.pop()
-            self._schedule_delete(active, now_ms)
-        else:
-            active.on_become_inactive()
+        if base < self._log_end_offset:
+            raise ValueError(
+                f"cannot roll to offset {base}, below the log end {self._log_end_offset}"
+            )
+        if active.size == 0 and active.base_offset == base:
+            return active
+        active.on_become_inactive()
         segment = Segment.create(self.dir, base, self._config, now_ms, _jitter(self._config))
         self._segments.append(segment)
         self._bases.append(base)

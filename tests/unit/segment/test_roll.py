@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from klog.segment import LogConfig
 from klog.wire.records import build_batch
 
@@ -103,10 +105,13 @@ def test_roll_when_the_relative_offset_would_overflow(open_log) -> None:
     assert log.read(5, 100).read_bytes()[:8] == far.to_bytes(8, "big")  # the gap
 
 
-def test_an_empty_active_segment_is_replaced_not_kept(open_log) -> None:
+def test_rolling_an_empty_active_segment(open_log) -> None:
     log = open_log()
     log.roll(now_ms=0)  # nothing written: same base offset, nothing happens
     assert len(log.segments) == 1
+    # As in Kafka, an empty segment left behind by a roll to a later offset stays.
     log.append_as_follower(build_batch([(b"k", b"v", [], 2)], base_offset=2**31 + 1), now_ms=0)
-    assert [s.base_offset for s in log.segments] == [2**31 + 1]
-    assert sorted(p.name for p in log.dir.glob("*.log")) == [f"{2**31 + 1:020d}.log"]
+    assert [s.base_offset for s in log.segments] == [0, 2**31 + 1]
+    assert log.read(0, 100).read_bytes()[:8] == (2**31 + 1).to_bytes(8, "big")
+    with pytest.raises(ValueError):
+        log.roll(now_ms=0, base_offset=5)
