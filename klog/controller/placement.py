@@ -3,9 +3,9 @@
 Brokers are taken in id order. Partition ``p``'s first replica is broker
 ``(p + start) % n``; the others follow at a shift that grows by one every ``n``
 partitions, so leaders and followers spread evenly. ``start`` and the initial shift are
-random unless the caller fixes the start (adding partitions continues the layout of
-partition 0, as Kafka's ``addPartitions`` does). Deterministic for a given
-``random.Random``.
+random unless the caller fixes both (adding partitions continues the leader stripe of
+partition 0, as Kafka's ``addPartitions`` does; the follower shift restarts, as there).
+Deterministic for a given ``random.Random``.
 
 Pure functions; shareable.
 """
