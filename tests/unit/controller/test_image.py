@@ -207,6 +207,8 @@ def test_broker_configs_merge_cluster_defaults_and_per_broker_overrides() -> Non
         0,
     )
     assert image.broker_configs(2) == {"a": "1", "b": "2"}
+    assert image.configs_of(BROKER_RESOURCE, "2") == {"b": "2"}
+    assert image.configs_of(TOPIC_RESOURCE, "2") == {}
     assert image.broker_configs(3) == {"a": "1", "b": "1"}
     assert image.broker_configs(None) == {"a": "1", "b": "1"}
 
