@@ -148,9 +148,16 @@ class BrokerConnection:
         }
 
     async def request(
-        self, body: Message, *, version: int | None = None, expect_response: bool = True
+        self,
+        body: Message,
+        *,
+        version: int | None = None,
+        expect_response: bool = True,
+        timeout: float | None = None,
     ) -> Any:
-        """Send ``body`` and return the decoded response body (None if none is expected)."""
+        """Send ``body`` and return the decoded response body (None if none is expected).
+        ``timeout`` overrides the request timeout (JoinGroup may wait a whole rebalance)."""
+        limit = self.request_timeout if timeout is None else timeout
         if self._closed_error is not None:
             raise self._closed_error
         if version is None:
@@ -174,14 +181,14 @@ class BrokerConnection:
                     raise self._closed_error from exc  # type: ignore[misc]
             if waiter is None:
                 return None
-            with trio.move_on_after(self.request_timeout):
+            with trio.move_on_after(limit):
                 await waiter.event.wait()
             if not waiter.event.is_set():
                 name = type(body).__name__
-                self._fail(f"{name} timed out after {self.request_timeout:.1f}s")
+                self._fail(f"{name} timed out after {limit:.1f}s")
                 raise KafkaTimeoutError(
                     f"{name} to broker {self.node_id} ({self.host}:{self.port}) got no "
-                    f"response within {self.request_timeout:.1f}s"
+                    f"response within {limit:.1f}s"
                 )
             if waiter.error is not None:
                 raise waiter.error

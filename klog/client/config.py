@@ -71,7 +71,8 @@ _CHOICES: dict[str, tuple[Any, ...]] = {
     "acks": ("all", -1, 0, 1, "0", "1", "-1"),
     "compression_type": ("none", "gzip", "snappy", "lz4", "zstd"),
     "auto_offset_reset": ("earliest", "latest", "none"),
-    "isolation_level": ("read_uncommitted", "read_committed"),
+    # read_committed needs aborted-transaction filtering, which this client lacks so far.
+    "isolation_level": ("read_uncommitted",),
 }
 _ASSIGNORS = ("range", "roundrobin", "cooperative-sticky")
 # Settings whose value may be None (the default means "not set").
