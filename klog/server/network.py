@@ -23,11 +23,12 @@ from typing import Any
 import trio
 
 from klog import native
-from klog.wire import CLOSED, NEED_DATA, ProtocolError, ServerConnection
+from klog.wire import CLOSED, NEED_DATA, ErrorCode, ProtocolError, ServerConnection
 
 log = logging.getLogger(__name__)
 
 RECEIVE_CHUNK = 256 * 1024
+API_VERSIONS_KEY = 18
 
 Handler = Callable[[Any, "ClientInfo"], Awaitable[Any]]
 
@@ -61,6 +62,14 @@ async def send_chunks(stream: trio.SocketStream, chunks: Sequence[Any]) -> None:
             if not remaining:
                 break
             await trio.lowlevel.wait_writable(sock)
+
+
+def _response_version(request: Any, body: Any) -> int | None:
+    """None (the request's version), except for ApiVersions refusing the client's version:
+    that answer is v0, the one version every client can read, whatever it asked for."""
+    if request.api_key == API_VERSIONS_KEY and body.error_code == ErrorCode.UNSUPPORTED_VERSION:
+        return 0
+    return None
 
 
 class CloseConnection(Exception):
@@ -133,9 +142,10 @@ async def serve_connection(
                     body = await handle(event, client)
                 except CloseConnection:
                     return
-                chunks = (
-                    conn.skip_response(event) if body is None else conn.send_response(event, body)
-                )
+                if body is None:
+                    chunks = conn.skip_response(event)
+                else:
+                    chunks = conn.send_response(event, body, _response_version(event, body))
                 if chunks:
                     await send_chunks(stream, chunks)
     except (trio.BrokenResourceError, trio.ClosedResourceError, ConnectionError) as exc:

@@ -212,7 +212,12 @@ class Node:
     def _open_metadata_log(self, directory: Path) -> Log:
         directory.mkdir(parents=True, exist_ok=True)
         metadata_config = log_config(
-            self.config, {"segment.bytes": str(self.config["metadata.log.segment.bytes"])}
+            self.config,
+            {
+                "segment.bytes": str(self.config["metadata.log.segment.bytes"]),
+                # Kafka's KRaft batch limit: one controller decision is one batch.
+                "max.message.bytes": str(8 * 1024 * 1024),
+            },
         )
         return Log.open(directory / f"{METADATA_TOPIC}-0", metadata_config, now_ms=self.clock_ms())
 

@@ -23,6 +23,7 @@ from klog.server.config import (
     validate_topic_configs,
     validate_topic_name,
 )
+from klog.server.handlers.cluster import is_internal
 from klog.server.router import Api, error_code_for
 from klog.wire import (
     AlterConfigsResponse,
@@ -80,7 +81,10 @@ async def create_topics(node: Node, request: Any) -> CreateTopicsResponse:
             result.error_code, result.error_message = _failure(exc)
     by_name = {r.name: r for r in results if r.error_code == 0}
     if wanted:
-        outcomes = await node.controller.create_topics(wanted, validate_only=body.validate_only)
+        # Kafka lets users create "__"-prefixed topics other than its own internal ones.
+        outcomes = await node.controller.create_topics(
+            wanted, validate_only=body.validate_only, internal_ok=True
+        )
         for outcome in outcomes:
             result = by_name[outcome.name]
             result.error_code = outcome.error_code
@@ -98,10 +102,18 @@ def _new_topic(node: Node, topic: Any) -> NewTopic:
         validate_topic_name(topic.name)
     except ValueError as exc:
         raise KafkaError(ErrorCode.INVALID_TOPIC_EXCEPTION, str(exc)) from exc
-    if topic.name.startswith("__"):
-        raise KafkaError(ErrorCode.INVALID_REQUEST, f"{topic.name} is reserved for internal use")
+    if is_internal(topic.name):
+        raise KafkaError(
+            ErrorCode.INVALID_REQUEST, f"{topic.name} is an internal topic the broker manages"
+        )
     configs = {c.name: c.value for c in topic.configs}
     validate_topic_configs(configs, node.config)
+    indexes = [a.partition_index for a in topic.assignments]
+    for index in {i for i in indexes if indexes.count(i) > 1}:
+        raise KafkaError(
+            ErrorCode.INVALID_REPLICA_ASSIGNMENT,
+            f"Found multiple manual partition assignments for partition {index}",
+        )
     assignments = (
         {a.partition_index: list(a.broker_ids) for a in topic.assignments}
         if topic.assignments
@@ -181,18 +193,23 @@ async def delete_topics(node: Node, request: Any) -> DeleteTopicsResponse:
 
 async def create_partitions(node: Node, request: Any) -> CreatePartitionsResponse:
     body = request.body
-    results = []
-    for topic in body.topics:
-        result = CreatePartitionsResponse.CreatePartitionsTopicResult(name=topic.name)
-        assignments = [list(a.broker_ids) for a in topic.assignments] if topic.assignments else None
-        (outcome,) = await node.controller.create_partitions(
-            [NewPartitions(topic.name, topic.count, assignments)],
-            validate_only=body.validate_only,
+    wanted = [
+        NewPartitions(
+            topic.name,
+            topic.count,
+            [list(a.broker_ids) for a in topic.assignments] if topic.assignments else None,
         )
-        result.error_code = outcome.error_code
-        result.error_message = outcome.error_message
-        results.append(result)
-    return CreatePartitionsResponse(results=results)
+        for topic in body.topics
+    ]
+    outcomes = await node.controller.create_partitions(wanted, validate_only=body.validate_only)
+    return CreatePartitionsResponse(
+        results=[
+            CreatePartitionsResponse.CreatePartitionsTopicResult(
+                name=o.name, error_code=o.error_code, error_message=o.error_message
+            )
+            for o in outcomes
+        ]
+    )
 
 
 async def delete_records(node: Node, request: Any) -> DeleteRecordsResponse:

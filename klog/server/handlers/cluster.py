@@ -25,7 +25,8 @@ if TYPE_CHECKING:
     from klog.controller.image import TopicImage
     from klog.server.node import Node
 
-INTERNAL_PREFIX = "__"
+# Kafka's own internal topics; other "__" names are ordinary user topics.
+INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state"})
 
 
 def apis(node: Node) -> list[Api]:
@@ -46,7 +47,7 @@ async def api_versions(node: Node, request: Any) -> ApiVersionsResponse:
 
 
 def is_internal(name: str) -> bool:
-    return name.startswith(INTERNAL_PREFIX)
+    return name in INTERNAL_TOPICS
 
 
 async def metadata(node: Node, request: Any) -> MetadataResponse:

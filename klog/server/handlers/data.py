@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from klog.segment import LATEST_TIMESTAMP, TopicPartition
+from klog.server.handlers.cluster import is_internal
 from klog.server.router import Api, error_code_for
 from klog.wire import (
     FetchResponse,
@@ -77,7 +78,7 @@ async def produce(node: Node, request: Any) -> ProduceResponse | None:
 async def _append(node: Node, topic: str, data: Any, acks: int, timeout_ms: int) -> Any:
     if acks not in (0, 1, -1):
         raise KafkaError(ErrorCode.INVALID_REQUIRED_ACKS, f"acks={acks}")
-    if topic.startswith("__"):
+    if is_internal(topic):
         raise KafkaError(ErrorCode.INVALID_TOPIC_EXCEPTION, f"{topic} is an internal topic")
     partition = node.replica_manager.leader_partition(topic, data.index)
     records = data.records
