@@ -177,6 +177,10 @@ class RecordAccumulator:
         self._partitioner = partitioner or StickyPartitioner()
         self._clock = clock
         self._deques: dict[TopicPartition, deque[ProducerBatch]] = {}
+        # (topic, partition or None for sticky) -> the batch its last record went to.
+        self._open: dict[tuple[str, int | None], ProducerBatch] = {}
+        # The sender's thread, which must never block waiting for buffer space.
+        self.loop_thread_ident: int | None = None
         self._incomplete: set[ProducerBatch] = set()
         self._buffered = 0
         self._flushing = 0
@@ -195,54 +199,103 @@ class RecordAccumulator:
         callback: DeliveryCallback | None,
         num_partitions: int,
         available: Iterable[int] = (),
-        in_loop_thread: bool = False,
     ) -> RecordFuture:
         """Add one record; ``partition=None`` picks the sticky partition (KIP-480)."""
-        size = record_size(key, value, headers)
+        if key is None and headers is None and value is not None:
+            size = RECORD_OVERHEAD + len(value)
+        else:
+            size = record_size(key, value, headers)
+        with self.lock:
+            # Fast path: room in the open batch this (topic, partition) last appended to.
+            batch = self._open.get((topic, partition))
+            if (
+                batch is not None
+                and not batch.closed
+                and batch.size + size <= self.batch_size
+                and self._buffered + size <= self.buffer_memory
+            ):
+                records = batch.records
+                index = len(records)
+                records.append((key, value, headers, timestamp))
+                batch.size += size
+                self._buffered += size
+                if callback is not None:
+                    batch.callbacks.append((index, callback))  # type: ignore[union-attr]
+                if batch.size < self.batch_size:
+                    return RecordFuture(batch, index)
+                batch.closed = True
+            else:
+                batch, index = self._append_slow(
+                    topic,
+                    partition,
+                    key,
+                    value,
+                    headers,
+                    timestamp,
+                    callback,
+                    size,
+                    num_partitions,
+                    available,
+                )
+        self._wakeup()
+        return RecordFuture(batch, index)
+
+    def _append_slow(
+        self,
+        topic: str,
+        partition: int | None,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Headers | None,
+        timestamp: int,
+        callback: DeliveryCallback | None,
+        size: int,
+        num_partitions: int,
+        available: Iterable[int],
+    ) -> tuple[ProducerBatch, int]:
+        """Append under ``lock`` when a new batch may be needed; the caller wakes the
+        sender (a batch was created or filled)."""
         if size + BATCH_OVERHEAD > self.max_request_size:
             raise MessageTooLargeError(
                 detail=f"record of about {size} bytes exceeds max_request_size "
                 f"{self.max_request_size}"
             )
-        wake = False
-        with self.lock:
-            if self._buffered + size > self.buffer_memory and self._buffered:
-                self._wait_for_space(size, in_loop_thread)
-            if partition is None:
-                partition = self._partitioner.partition(
-                    topic, num_partitions, tuple(available), self._has_open_batch
-                )
-            tp = TopicPartition(topic, partition)
-            dq = self._deques.get(tp)
-            if dq is None:
-                dq = self._deques[tp] = deque()
-            batch = dq[-1] if dq else None
-            if batch is None or batch.closed or batch.size + size > self.batch_size:
-                if batch is not None and not batch.closed:
-                    batch.closed = True
-                batch = ProducerBatch(tp, self._clock())
-                dq.append(batch)
-                self._incomplete.add(batch)
-                wake = True
-            index = len(batch.records)
-            batch.records.append((key, value, headers, timestamp))
-            batch.size += size
-            if batch.size >= self.batch_size:
+        if self._buffered + size > self.buffer_memory and self._buffered:
+            self._wait_for_space(size)
+        chosen = partition
+        if chosen is None:
+            chosen = self._partitioner.partition(
+                topic, num_partitions, tuple(available), self._has_open_batch
+            )
+        tp = TopicPartition(topic, chosen)
+        dq = self._deques.get(tp)
+        if dq is None:
+            dq = self._deques[tp] = deque()
+        batch = dq[-1] if dq else None
+        if batch is None or batch.closed or batch.size + size > self.batch_size:
+            if batch is not None:
                 batch.closed = True
-                wake = True
-            if callback is not None:
-                batch.callbacks.append((index, callback))  # type: ignore[union-attr]
-            self._buffered += size
-        if wake:
-            self._wakeup()
-        return RecordFuture(batch, index)
+            batch = ProducerBatch(tp, self._clock())
+            dq.append(batch)
+            self._incomplete.add(batch)
+        self._open[(topic, partition)] = batch
+        self._open[(topic, chosen)] = batch
+        index = len(batch.records)
+        batch.records.append((key, value, headers, timestamp))
+        batch.size += size
+        if batch.size >= self.batch_size:
+            batch.closed = True
+        if callback is not None:
+            batch.callbacks.append((index, callback))  # type: ignore[union-attr]
+        self._buffered += size
+        return batch, index
 
     def _has_open_batch(self, topic: str, partition: int) -> bool:
         dq = self._deques.get(TopicPartition(topic, partition))
         return bool(dq) and not dq[-1].closed
 
-    def _wait_for_space(self, size: int, in_loop_thread: bool) -> None:
-        if in_loop_thread:
+    def _wait_for_space(self, size: int) -> None:
+        if threading.get_ident() == self.loop_thread_ident:
             raise KafkaTimeoutError(
                 "buffer_memory is full and send() was called from a delivery callback, "
                 "which cannot wait for the sender"

@@ -27,6 +27,7 @@ I/O thread: keep them short; an exception they raise is re-raised by the next
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import defaultdict
 from typing import Any
@@ -118,6 +119,7 @@ class Producer:
         self._loop.run(self._start)
 
     async def _start(self) -> None:
+        self._accumulator.loop_thread_ident = threading.get_ident()
         self._wake = trio.Event()
         self._loop.spawn(self._cluster.refresher)
         self._loop.spawn(self._sender)
@@ -144,7 +146,7 @@ class Producer:
         ``RecordMetadata(topic, partition, offset, timestamp)``."""
         if self._closed:
             raise ClientClosedError("send() on a closed Producer")
-        if self._loop._task_errors:
+        if self._loop._task_errors:  # the sender failed: say so instead of queueing
             self._loop.check()
         if value.__class__ is not bytes:
             value = _as_bytes("value", value)
@@ -177,7 +179,6 @@ class Producer:
             callback,
             num_partitions,
             meta.available,
-            self._loop.in_loop_thread,
         )
 
     def flush(self, timeout: float | None = None) -> None:
