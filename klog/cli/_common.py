@@ -175,6 +175,8 @@ class Table:
 def cell(value: Any) -> str:
     if value is None:
         return "-"
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, list | tuple):
         return ",".join(str(v) for v in value) if value else "-"
     return str(value)
