@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import trio
 
-from klog.segment import LATEST_TIMESTAMP, TopicPartition
+from klog.segment import EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, TopicPartition
 from klog.server.handlers.cluster import is_internal
 from klog.server.router import Api, error_code_for
 from klog.wire import (
@@ -240,6 +240,10 @@ def _offset_for_timestamp(partition: Any, timestamp: int) -> Any:
         found = log.offset_for_timestamp(timestamp)
     except ValueError as exc:
         raise KafkaError(ErrorCode.INVALID_REQUEST, str(exc)) from exc
+    if timestamp == EARLIEST_TIMESTAMP:
+        # The log start offset is the answer even when it equals the high watermark (an
+        # empty partition): Kafka filters only searches by timestamp, never EARLIEST.
+        return found
     if found is not None and found.offset >= partition.high_watermark:
         return None
     return found
