@@ -32,11 +32,17 @@ LINGER_MS = 5
 def start_broker(data_dir: str) -> tuple[subprocess.Popen[str], str]:
     proc = subprocess.Popen(
         [
-            sys.executable, "-m", "klog.cli.server",
-            "--override", "listeners=PLAINTEXT://127.0.0.1:0",
-            "--override", f"log.dirs={data_dir}",
+            sys.executable,
+            "-m",
+            "klog.cli.server",
+            "--override",
+            "listeners=PLAINTEXT://127.0.0.1:0",
+            "--override",
+            f"log.dirs={data_dir}",
         ],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     assert proc.stdout is not None
@@ -63,8 +69,12 @@ def klog_produce(bootstrap: str, topic: str, value: bytes, n: int) -> float:
     from klog.client import Producer
 
     with Producer(
-        bootstrap, acks=1, linger_ms=LINGER_MS, batch_size=BATCH_BYTES,
-        max_request_size=4 * BATCH_BYTES, buffer_memory=64 * 1024 * 1024,
+        bootstrap,
+        acks=1,
+        linger_ms=LINGER_MS,
+        batch_size=BATCH_BYTES,
+        max_request_size=4 * BATCH_BYTES,
+        buffer_memory=64 * 1024 * 1024,
     ) as producer:
         producer.partitions_for(topic)
         send = producer.send
@@ -94,7 +104,10 @@ def kafka_python_produce(bootstrap: str, topic: str, value: bytes, n: int) -> fl
     from kafka import KafkaProducer
 
     producer = KafkaProducer(
-        bootstrap_servers=bootstrap, acks=1, linger_ms=LINGER_MS, batch_size=BATCH_BYTES,
+        bootstrap_servers=bootstrap,
+        acks=1,
+        linger_ms=LINGER_MS,
+        batch_size=BATCH_BYTES,
         max_request_size=4 * BATCH_BYTES,
     )
     producer.partitions_for(topic)
@@ -133,8 +146,11 @@ def confluent_produce(bootstrap: str, topic: str, value: bytes, n: int) -> float
 
     producer = Producer(
         {
-            "bootstrap.servers": bootstrap, "acks": 1, "linger.ms": LINGER_MS,
-            "batch.size": BATCH_BYTES, "queue.buffering.max.kbytes": 65536,
+            "bootstrap.servers": bootstrap,
+            "acks": 1,
+            "linger.ms": LINGER_MS,
+            "batch.size": BATCH_BYTES,
+            "queue.buffering.max.kbytes": 65536,
             "enable.idempotence": False,
         }
     )
@@ -157,8 +173,10 @@ def confluent_consume(bootstrap: str, topic: str, n: int) -> float:
 
     consumer = Consumer(
         {
-            "bootstrap.servers": bootstrap, "group.id": f"bench-{uuid.uuid4().hex}",
-            "enable.auto.commit": False, "auto.offset.reset": "earliest",
+            "bootstrap.servers": bootstrap,
+            "group.id": f"bench-{uuid.uuid4().hex}",
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
         }
     )
     consumer.assign([TopicPartition(topic, 0, OFFSET_BEGINNING)])
@@ -231,9 +249,7 @@ def print_table(rows: list[tuple[int, dict[str, tuple[float, float]]]], records:
                 ratio_p, ratio_c = f"{klog_rates[0] / prod:.2f}", f"{klog_rates[1] / cons:.2f}"
             else:
                 ratio_p = ratio_c = "-"
-            print(
-                f"| {size} B | {name} | {prod:,.0f} | {cons:,.0f} | {ratio_p} | {ratio_c} |"
-            )
+            print(f"| {size} B | {name} | {prod:,.0f} | {cons:,.0f} | {ratio_p} | {ratio_c} |")
 
 
 if __name__ == "__main__":

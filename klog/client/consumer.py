@@ -96,6 +96,7 @@ class _PartitionState:
         "epoch",
         "fetch_offset",
         "high_watermark",
+        "out_of_range",
         "paused",
         "pending",
         "pending_next",
@@ -107,6 +108,9 @@ class _PartitionState:
         self.fetch_offset = -1
         self.epoch = 0
         self.paused = False
+        # Fetching stopped at an out-of-range offset under auto_offset_reset="none",
+        # until the application seeks.
+        self.out_of_range = False
         self.high_watermark = -1
         self.batches: deque[tuple[Any, memoryview]] = deque()
         self.buffered = 0
@@ -118,6 +122,7 @@ class _PartitionState:
         self.position = offset
         self.fetch_offset = -1 if offset is None else offset
         self.epoch += 1
+        self.out_of_range = False
         self.batches.clear()
         self.pending.clear()
         self.buffered = 0
@@ -364,21 +369,17 @@ class Consumer:
             else:
                 to_reset.append(tp)
         if to_reset:
-            await self._reset(to_reset, no_offset=True)
+            await self._reset(to_reset)
         self._wake_fetcher()
 
-    async def _reset(self, partitions: list[TopicPartition], no_offset: bool) -> None:
+    async def _reset(self, partitions: list[TopicPartition]) -> None:
         policy = self.config["auto_offset_reset"]
         if policy == "none":
             names = ", ".join(f"{t}-{p}" for t, p in sorted(partitions))
-            if no_offset:
-                raise NoOffsetForPartitionError(
-                    partitions,
-                    f"no committed offset for {names} and auto_offset_reset='none'; "
-                    "seek() to a position first",
-                )
-            raise OffsetOutOfRangeError(
-                detail=f"fetch position out of range for {names} and auto_offset_reset='none'"
+            raise NoOffsetForPartitionError(
+                partitions,
+                f"no committed offset for {names} and auto_offset_reset='none'; "
+                "seek() to a position first",
             )
         found = await self._cluster.list_offsets({tp: _RESET[policy] for tp in partitions})
         for tp, result in found.items():
@@ -650,7 +651,7 @@ class Consumer:
                 by_node: dict[int, list[tuple[TopicPartition, int, int]]] = {}
                 leaderless = False
                 for tp, st in self._assignment.items():
-                    if st.paused or st.position is None or st.buffered >= limit:
+                    if st.paused or st.position is None or st.buffered >= limit or st.out_of_range:
                         continue
                     leader = self._cluster.leader(*tp)
                     if leader < 0:
@@ -759,12 +760,17 @@ class Consumer:
             self._signal_data()
             return False
         if code == ErrorCode.OFFSET_OUT_OF_RANGE:
-            try:
-                st.seek(None)
-                await self._reset([tp], no_offset=False)
-            except KafkaError as exc:
-                self._errors.append(exc)
+            if self.config["auto_offset_reset"] == "none":
+                st.out_of_range = True
+                self._errors.append(
+                    OffsetOutOfRangeError(
+                        detail=f"{tp.topic}-{tp.partition}: fetch offset {offset} is out of "
+                        "range and auto_offset_reset='none'; seek() to a valid offset"
+                    )
+                )
                 self._signal_data()
+            else:
+                await self._reset([tp])
             return False
         if code in _RETRY_FETCH:
             self._cluster.request_update()
