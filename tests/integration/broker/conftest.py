@@ -24,7 +24,6 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import aiokafka
 import aiokafka.admin
@@ -566,9 +565,9 @@ class AiokafkaDriver:
 class KcatDriver:
     """kcat has no admin commands, no explicit timestamps and one header set per run.
 
-    Records are sent one run per distinct header set, keys split from values at ``:`` and
-    records at newlines, so test data for kcat avoids both. Consumption uses ``-J``
-    (a JSON envelope per record).
+    Records are sent one run per distinct header set, records split at newlines and keys
+    from values at ``:``, so test data for kcat avoids both (and null values).
+    Consumption uses ``-J`` (a JSON envelope per record).
     """
 
     name = "kcat"
@@ -605,19 +604,24 @@ class KcatDriver:
         return {t["topic"]: len(t["partitions"]) for t in metadata["topics"] if not t.get("err")}
 
     def produce(self, topic: str, records: Sequence[Rec], codec: str = "none") -> Deliveries:
-        groups: list[tuple[Headers, list[Rec]]] = []
+        # One run per header set and keyedness, keeping the send order.
+        groups: list[tuple[Headers, bool, list[Rec]]] = []
         for rec in records:
-            assert rec.timestamp is None and rec.key is not None and rec.value is not None
-            if not groups or groups[-1][0] != rec.headers:
-                groups.append((rec.headers, []))
-            groups[-1][1].append(rec)
-        for headers, recs in groups:
-            args = ["-P", "-t", topic, "-K", ":", "-X", f"compression.codec={codec}"]
-            args += ["-X", "linger.ms=20"]
+            assert rec.timestamp is None and rec.value is not None
+            keyed = rec.key is not None
+            if not groups or groups[-1][:2] != (rec.headers, keyed):
+                groups.append((rec.headers, keyed, []))
+            groups[-1][2].append(rec)
+        for headers, keyed, recs in groups:
+            args = ["-P", "-t", topic, "-X", f"compression.codec={codec}", "-X", "linger.ms=20"]
             for name, value in headers:
                 assert value is not None
                 args += ["-H", f"{name}={value.decode()}"]
-            lines = "".join(f"{r.key.decode()}:{r.value.decode()}\n" for r in recs)
+            if keyed:
+                args += ["-K", ":"]
+                lines = "".join(f"{r.key.decode()}:{r.value.decode()}\n" for r in recs)
+            else:
+                lines = "".join(f"{r.value.decode()}\n" for r in recs)
             done = self._run(*args, stdin=lines)
             if done.returncode != 0 or "Delivery failed" in done.stderr:
                 code = next((c for t, c in self.ERROR_CODES.items() if t in done.stderr), None)
@@ -701,6 +705,7 @@ class KcatDriver:
 
 
 DRIVERS = {d.name: d for d in (ConfluentDriver, KafkaPythonDriver, AiokafkaDriver, KcatDriver)}
+ADMIN_DRIVERS = sorted(name for name, d in DRIVERS.items() if d.has_admin)
 Driver = ConfluentDriver | KafkaPythonDriver | AiokafkaDriver | KcatDriver
 
 
@@ -708,10 +713,20 @@ Driver = ConfluentDriver | KafkaPythonDriver | AiokafkaDriver | KcatDriver
 
 
 @pytest.fixture(scope="module")
-def shared_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KlogNode]:
-    node = KlogNode(tmp_path_factory.mktemp("shared-node")).start()
+def shared_node(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[KlogNode]:
+    """One node for the module, configured by the module's ``NODE_OVERRIDES`` if any."""
+    overrides = getattr(request.module, "NODE_OVERRIDES", None)
+    node = KlogNode(tmp_path_factory.mktemp("shared-node"), overrides).start()
     yield node
     node.kill()
+
+
+@pytest.fixture(params=sorted(DRIVERS))
+def driver(request: pytest.FixtureRequest, shared_node: KlogNode) -> Driver:
+    """Each client family in turn, pointed at the module's node."""
+    return DRIVERS[request.param](shared_node.bootstrap)
 
 
 @pytest.fixture
@@ -719,7 +734,3 @@ def topic_name(request: pytest.FixtureRequest) -> str:
     # Kafka topic names allow [a-zA-Z0-9._-]; test ids carry brackets and commas.
     safe = "".join(c if c.isalnum() or c in "._-" else "-" for c in request.node.name)
     return unique_topic(safe[:120])
-
-
-def node_dirs(node: KlogNode) -> list[Path]:
-    return sorted(p for p in node.data_dir.iterdir() if p.is_dir())
