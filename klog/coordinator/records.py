@@ -7,7 +7,7 @@ record has a key ``record type int16 | key`` and a value ``version int16 | value
 * record type 1 (and legacy 0): ``OffsetCommitKey(group, topic, partition)`` ->
   ``OffsetCommitValue`` written at version 3 (leader epoch), or version 1 when the commit
   carries an explicit expire timestamp (OffsetCommit v2-v4 ``retention_time_ms``), exactly
-  as Kafka chooses;
+  as Kafka chooses (version 1 has no leader epoch field, so such a commit stores -1);
 * record type 2: ``GroupMetadataKey(group)`` -> ``GroupMetadataValue`` version 3;
 * a null value is a tombstone: the offset, or the whole group, is deleted (and log
   compaction may later drop both records).

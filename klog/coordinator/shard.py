@@ -322,6 +322,7 @@ class GroupCoordinatorShard:
         )
         is_unknown = member_id == ""
         group = self.groups.get(group_id)
+        created = group is None
         if group is None:
             if not is_unknown:
                 out.reply(waiter, _join_error(ErrorCode.UNKNOWN_MEMBER_ID, member_id))
@@ -335,6 +336,15 @@ class GroupCoordinatorShard:
             self._join_new_member(group, join, now_ms, out)
         else:
             self._join_existing_member(group, join, now_ms, out)
+        if created:
+            # As Kafka's coordinator does, a new group is persisted at once (generation 0,
+            # no members), so a reloaded coordinator knows every group this one did.
+            empty = group.to_record_value({})
+            empty.members = []
+            record = GroupMetadataRecord(group_id, empty)
+            out.writes.insert(
+                0, Write([record], on_failed=partial(self._log_failed_write, group_id))
+            )
         return self._done(out)
 
     def _accept_joining_member(self, group: ClassicGroup, member_id: str) -> bool:
@@ -704,8 +714,6 @@ class GroupCoordinatorShard:
             return
         group.init_next_generation(now_ms)
         if group.is_empty:
-            # Failure to persist this only leaves the previous generation in the log,
-            # which has no live members to confuse.
             out.write(
                 [GroupMetadataRecord(group_id, group.to_record_value({}))],
                 on_failed=partial(self._log_failed_write, group_id),
