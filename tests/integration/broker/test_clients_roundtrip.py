@@ -20,7 +20,6 @@ import pytest
 from klog.wire.compression import Compression
 from tests.integration.broker.conftest import (
     CODECS,
-    DRIVERS,
     Consumed,
     Deliveries,
     Driver,
@@ -31,11 +30,6 @@ from tests.integration.broker.conftest import (
 PARTITION_COUNTS = (1, 12)
 FIRST_ROUND = 120
 SECOND_ROUND = 24
-
-
-@pytest.fixture(params=sorted(DRIVERS))
-def driver(request: pytest.FixtureRequest, shared_node) -> Driver:
-    return DRIVERS[request.param](shared_node.bootstrap)
 
 
 def make_records(driver: Driver, start: int, count: int, base_ts: int) -> list[Rec]:
