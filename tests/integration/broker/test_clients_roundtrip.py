@@ -15,11 +15,14 @@ import time
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 
+import kafka
+import kafka.errors
 import pytest
 
 from klog.wire.compression import Compression
 from tests.integration.broker.conftest import (
     CODECS,
+    TIMEOUT,
     Consumed,
     Deliveries,
     Driver,
@@ -183,3 +186,18 @@ def test_empty_partitions_have_offsets_zero(driver: Driver, topic_name: str) -> 
     equals the high watermark; it still has to be answered)."""
     driver.create_topic(topic_name, 2)
     assert driver.end_offsets(topic_name, 2) == {0: (0, 0), 1: (0, 0)}
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=kafka.errors.IncompatibleBrokerVersion,
+    reason="kafka-python 3 producers are idempotent by default, which needs InitProducerId "
+    "(API 22); klog does not serve it yet, so the default producer fails fatally",
+)
+def test_kafka_python_producer_with_default_config(shared_node, topic_name: str) -> None:
+    producer = kafka.KafkaProducer(bootstrap_servers=shared_node.bootstrap)
+    try:
+        meta = producer.send(topic_name, b"value", key=b"key").get(TIMEOUT)
+    finally:
+        producer.close(TIMEOUT)
+    assert (meta.partition, meta.offset) == (0, 0)
