@@ -9,7 +9,7 @@ for the assigned, unpaused partitions whose buffered-but-unreturned bytes are be
 ``max_partition_fetch_bytes``, so the next fetch overlaps the application's processing
 of the previous one. Responses are split into record batches (CRC-checked by
 ``klog.wire.iter_batches``) but not decoded; ``poll()`` decodes just the batches it
-returns from (``klog.wire.decode_records``, native codec), skips control batches and
+returns from (``klog.wire.decode_record_tuples``, native codec), skips control batches and
 records below the position, and advances the position to what it returned. A seek
 bumps the partition's epoch so a response to a fetch sent before it is discarded.
 OFFSET_OUT_OF_RANGE applies ``auto_offset_reset`` (``none`` raises
@@ -65,7 +65,7 @@ from klog.wire import (
     CorruptRecordError,
     ErrorCode,
     FetchRequest,
-    decode_records,
+    decode_record_tuples,
     iter_batches,
 )
 
@@ -345,7 +345,7 @@ class Consumer:
         new = tuple.__new__
         st.pending.extend(
             new(ConsumerRecord, (topic, partition, o, ts, k, v, h, ts_type))
-            for o, ts, k, v, h in decode_records(view)
+            for o, ts, k, v, h in decode_record_tuples(view)
             if o >= position
         )
         if not st.pending:

@@ -274,10 +274,12 @@ class Record(NamedTuple):
     headers: Sequence[tuple[str, bytes | None]]
 
 
-def decode_records(
+def decode_record_tuples(
     batch: Any, *, max_decompressed_bytes: int = DEFAULT_MAX_OUTPUT_SIZE
-) -> list[Record]:
-    """Verify one whole batch (size, CRC) and return its records, decompressed.
+) -> list[tuple[int, int, bytes | None, bytes | None, list[tuple[str, bytes | None]]]]:
+    """Verify one whole batch (size, CRC) and return its records, decompressed, as plain
+    ``(offset, timestamp, key, value, headers)`` tuples — the hot-path form (a consumer
+    builds its own record objects; no intermediate ``Record`` per record).
 
     In a log-append-time batch every record's timestamp is the batch's max_timestamp,
     as Kafka defines it. ``max_decompressed_bytes`` guards against decompression bombs.
@@ -298,8 +300,20 @@ def decode_records(
         raise CorruptRecordError(f"batch at offset {header.base_offset}: {exc}") from exc
     if header.timestamp_type is TimestampType.LOG_APPEND_TIME:
         ts = header.max_timestamp
-        return [Record(offset, ts, key, value, hdrs) for offset, _, key, value, hdrs in raw]
-    return list(map(Record._make, raw))
+        return [(offset, ts, key, value, hdrs) for offset, _, key, value, hdrs in raw]
+    return raw
+
+
+def decode_records(
+    batch: Any, *, max_decompressed_bytes: int = DEFAULT_MAX_OUTPUT_SIZE
+) -> list[Record]:
+    """``decode_record_tuples`` as ``Record`` named tuples."""
+    return list(
+        map(
+            Record._make,
+            decode_record_tuples(batch, max_decompressed_bytes=max_decompressed_bytes),
+        )
+    )
 
 
 RecordInput = Record | tuple[bytes | None, bytes | None, Sequence[tuple[str, bytes | None]], int]
@@ -329,6 +343,25 @@ def build_batch(
     An empty batch (as compaction leaves behind) has ``NO_TIMESTAMP`` timestamps.
     Bad arguments raise ``ValueError`` or ``TypeError``: they are the caller's bug.
     """
+    records = records if isinstance(records, list) else list(records)
+    if records and not isinstance(records[0], Record):
+        try:
+            return _build_from_tuples(
+                records,
+                base_offset=base_offset,
+                compression=compression,
+                timestamp_type=timestamp_type,
+                producer_id=producer_id,
+                producer_epoch=producer_epoch,
+                base_sequence=base_sequence,
+                is_transactional=is_transactional,
+                is_control=is_control,
+                partition_leader_epoch=partition_leader_epoch,
+                base_timestamp=base_timestamp,
+                compression_level=compression_level,
+            )
+        except _NotAllTuples:
+            pass  # a Record further down: the general path below keeps its offsets
     entries = []
     for index, rec in enumerate(records):
         if isinstance(rec, Record):
@@ -362,7 +395,71 @@ def build_batch(
                 () if headers is None else headers,
             )
         )
-    body = native.encode_records(encoded)
+    return _finish_batch(
+        native.encode_records(encoded),
+        len(entries),
+        max(previous_delta, 0),
+        base_timestamp,
+        max_timestamp,
+        base_offset=base_offset,
+        compression=compression,
+        timestamp_type=timestamp_type,
+        producer_id=producer_id,
+        producer_epoch=producer_epoch,
+        base_sequence=base_sequence,
+        is_transactional=is_transactional,
+        is_control=is_control,
+        partition_leader_epoch=partition_leader_epoch,
+        compression_level=compression_level,
+    )
+
+
+class _NotAllTuples(Exception):
+    """A ``Record`` among tuple inputs: build_batch falls back to its general path."""
+
+
+def _build_from_tuples(records: list[Any], *, base_timestamp: int | None, **options: Any) -> bytes:
+    """build_batch for ``(key, value, headers, timestamp)`` tuples: one pass, the
+    client producer's hot path. Offset deltas are 0..n-1 by construction."""
+    if base_timestamp is None:
+        base_timestamp = records[0][3]
+    try:
+        encoded = [
+            (index, timestamp - base_timestamp, key, value, () if headers is None else headers)
+            for index, (key, value, headers, timestamp) in enumerate(records)
+        ]
+    except ValueError as exc:  # a 5-field Record does not unpack into 4 names
+        raise _NotAllTuples from exc
+    max_timestamp = base_timestamp + max(entry[1] for entry in encoded)
+    return _finish_batch(
+        native.encode_records(encoded),
+        len(encoded),
+        len(encoded) - 1,
+        base_timestamp,
+        max_timestamp,
+        **options,
+    )
+
+
+def _finish_batch(
+    body: bytes,
+    count: int,
+    last_offset_delta: int,
+    base_timestamp: int,
+    max_timestamp: int,
+    *,
+    base_offset: int,
+    compression: Compression | int,
+    timestamp_type: TimestampType | int,
+    producer_id: int,
+    producer_epoch: int,
+    base_sequence: int,
+    is_transactional: bool,
+    is_control: bool,
+    partition_leader_epoch: int,
+    compression_level: int | None,
+) -> bytes:
+    """Compress the encoded records and prepend the batch header with its CRC-32C."""
     codec = Compression(compression)
     if codec is not Compression.NONE:
         body = compress(codec, body, level=compression_level)
@@ -386,13 +483,13 @@ def build_batch(
             CURRENT_MAGIC,
             0,
             attributes,
-            max(previous_delta, 0),
+            last_offset_delta,
             base_timestamp,
             max_timestamp,
             producer_id,
             producer_epoch,
             base_sequence,
-            len(entries),
+            count,
         )
     except struct.error as exc:
         raise ValueError(f"batch header field out of range: {exc}") from None

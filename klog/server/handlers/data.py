@@ -25,7 +25,7 @@ from klog.wire import (
     ProduceResponse,
 )
 from klog.wire.errors import ErrorCode, KafkaError
-from klog.wire.records import decode_records, iter_batches
+from klog.wire.records import decode_record_tuples, iter_batches
 
 if TYPE_CHECKING:
     from klog.server.node import Node
@@ -96,7 +96,7 @@ def _require_keys(records: Any) -> None:
     for header, batch in iter_batches(records):
         if header.is_control:
             continue
-        if any(record.key is None for record in decode_records(batch)):
+        if any(key is None for _, _, key, _, _ in decode_record_tuples(batch)):
             raise KafkaError(
                 ErrorCode.INVALID_RECORD, "compacted topic cannot accept a record without a key"
             )
