@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 
 from klog.wire import (
     CLOSED,
+    REQUESTS,
     ApiVersionsRequest,
     ApiVersionsResponse,
     ClientConnection,
@@ -237,8 +238,6 @@ def test_unknown_api_keys_close_the_connection(klog_node, bystander) -> None:
 
 
 def test_api_the_wire_knows_but_the_broker_does_not_serve(klog_node, bystander) -> None:
-    from klog.wire import REQUESTS
-
     advertised = {k.api_key for k in bystander.request(ApiVersionsRequest(), 0).api_keys}
     unserved = sorted(set(REQUESTS) - advertised)
     assert unserved, "every API is served: pick another unserved-API probe"
