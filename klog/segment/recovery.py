@@ -9,7 +9,8 @@ Steps, in order:
 2. Open every segment. An index that is missing or fails its sanity checks is rebuilt
    by scanning its segment.
 3. Unless the log was shut down cleanly, scan (and re-index) every segment from the one
-   holding the recovery point to the end, re-assigning leader epochs from the batches.
+   holding the recovery point to the end. Leader epoch entries from that segment on are
+   dropped and re-derived from the scanned batches (each carries its epoch).
    The first invalid or torn batch and everything after it (including later segments)
    is removed; nothing before it is touched.
 
@@ -135,6 +136,9 @@ def load_log(
         for index, segment in enumerate(segments):
             if segment.base_offset <= recovery_point:
                 first_unflushed = index
+    if first_unflushed < len(segments):
+        # The scan re-derives every epoch change from the scanned batches themselves.
+        epochs.truncate_from_end(segments[first_unflushed].base_offset)
     keep = len(segments)
     for index, segment in enumerate(segments):
         if index < first_unflushed:
@@ -192,7 +196,9 @@ def load_log(
 
 def _assigner(epochs: LeaderEpochFileCache) -> Callable[[int, int], None]:
     def on_epoch(epoch: int, base_offset: int) -> None:
-        if epoch >= 0:
+        # A batch that agrees with the history changes nothing; one that does not (a
+        # newer epoch, or a stale checkpoint) wins, since the data is the truth.
+        if epoch >= 0 and epochs.epoch_for_offset(base_offset) != epoch:
             epochs.assign(epoch, base_offset)
 
     return on_epoch

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -22,11 +23,14 @@ def mock_clock_ms() -> int:
     return int(trio.current_time() * 1000)
 
 
-async def wait_for(condition: Callable[[], bool], timeout_s: float = 3600) -> None:
-    """Poll a condition on the (virtual) clock, failing after a deadline."""
-    with trio.fail_after(timeout_s):
-        while not condition():
-            await trio.sleep(0.05)
+async def wait_for(condition: Callable[[], bool]) -> None:
+    """Poll a condition on the virtual clock. The deadline is real time: while a worker
+    thread runs, MockClock's autojump lets virtual time race ahead, so a virtual
+    deadline would measure nothing."""
+    deadline = time.monotonic() + 60
+    while not condition():
+        assert time.monotonic() < deadline, "condition not reached within 60 s"
+        await trio.sleep(0.05)
 
 
 def run(test: Callable[[], Awaitable[None]]) -> None:
@@ -136,19 +140,28 @@ def test_retention_flush_checkpoint_and_deletion_schedules(tmp_path: Path, batch
             await nursery.start(manager.run)
             for _ in range(20):
                 log.append(batch(1, timestamp=mock_clock_ms()), 0, mock_clock_ms())
-            segments = len(log.segments)
-            assert segments > 3
+            assert len(log.segments) > 3
+            old_files = [
+                Path(item.path)
+                for segment in log.segments[:-1]
+                for item in (segment.log, segment.offset_index, segment.time_index)
+            ]
             # A roll asks for a flush of the old segments; the flusher obliges.
             await wait_for(lambda: log.recovery_point >= log.active_segment.base_offset)
             checkpoint = OffsetCheckpointFile(tmp_path / "recovery-point-offset-checkpoint")
             await wait_for(lambda: checkpoint.read().get(TP, 0) >= log.active_segment.base_offset)
             # Everything but the active segment expires after retention.ms.
-            await wait_for(lambda: len(log.segments) == 1, timeout_s=120)
+            await wait_for(lambda: len(log.segments) == 1)
             assert log.log_start_offset == log.active_segment.base_offset
             assert mock_clock_ms() > 60_000
-            deleted = list(tmp_path.glob("orders-0/*.deleted"))
-            assert len(deleted) == 3 * (segments - 1)
-            await wait_for(lambda: not any(p.exists() for p in deleted), timeout_s=60)
+            # Their files (renamed *.deleted meanwhile) go after file.delete.delay.ms.
+            await wait_for(
+                lambda: (
+                    not any(
+                        p.exists() or p.with_name(p.name + ".deleted").exists() for p in old_files
+                    )
+                )
+            )
             assert mock_clock_ms() >= 90_000
             start = OffsetCheckpointFile(tmp_path / "log-start-offset-checkpoint")
             await wait_for(lambda: start.read().get(TP) == log.log_start_offset)
@@ -203,7 +216,7 @@ def test_delete_log_renames_then_removes(tmp_path: Path, batch) -> None:
             [renamed] = [p for p in tmp_path.iterdir() if p.name.endswith("-delete")]
             assert renamed.name.startswith("orders-0.")
             assert piece.read_bytes()  # a fetch in flight keeps working
-            await wait_for(lambda: not renamed.exists(), timeout_s=60)
+            await wait_for(lambda: not renamed.exists())
             assert mock_clock_ms() >= 20_000
             nursery.cancel_scope.cancel()
         assert "orders" not in (tmp_path / "recovery-point-offset-checkpoint").read_text()
@@ -221,7 +234,7 @@ def test_leftover_delete_dirs_are_removed_at_startup(tmp_path: Path) -> None:
         assert manager.logs == {}
         async with trio.open_nursery() as nursery:
             await nursery.start(manager.run)
-            await wait_for(lambda: not leftover.exists(), timeout_s=10)
+            await wait_for(lambda: not leftover.exists())
             nursery.cancel_scope.cancel()
 
     run(main)

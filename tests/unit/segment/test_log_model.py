@@ -228,6 +228,9 @@ class LogMachine(RuleBasedStateMachine):
         # Batches below the log start offset may linger until their segment goes.
         assert stored == kept[len(kept) - len(stored) :]
         assert stored[len(stored) - len(live) :] == live
+        for b in self.live():
+            offset = max(b.base, self.start_offset)
+            assert self.log.leader_epoch_cache.epoch_for_offset(offset) == b.epoch
         for segment in self.log.segments:
             for offset, position in segment.offset_index.all_entries():
                 header = segment.log.read_header(position)
