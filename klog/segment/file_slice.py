@@ -18,6 +18,7 @@ reference exists).
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 
@@ -37,9 +38,11 @@ class FileHandle:
     def fsync(self) -> None:
         os.fsync(self._fd)
 
-    def __del__(self) -> None:
+    def __del__(self, _close: Callable[[int], None] = os.close) -> None:
+        # os.close is bound at definition time: at interpreter exit module globals may
+        # already be gone when the last handles are collected.
         if self._fd >= 0:
-            os.close(self._fd)
+            _close(self._fd)
             self._fd = -1
 
     def __repr__(self) -> str:
