@@ -209,7 +209,10 @@ class ServerConnection:
             error = f"{cls.__name__} v{api_version} is not supported"
         else:
             try:
-                body = _decode_body(cls, frame, offset, api_version)
+                # Bytes after the body are ignored, as Kafka's broker does: librdkafka
+                # 2.16 writes an all-topics Metadata v12 with a 4-byte count
+                # (librdkafka#5049), leaving three bytes Kafka never reads.
+                body = cls.decode_from(frame, offset, api_version)[0]
             except DecodeError as exc:
                 raise self._frames.fail(f"bad request body: {exc}") from exc
         return Request(

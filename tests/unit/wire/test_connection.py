@@ -197,12 +197,22 @@ def test_undecodable_frames_are_protocol_errors() -> None:
         b"\x00\x03",  # too short for a header
         b"\x00\x03\x00\x0c\x00\x00\x00\x01\x00\x05ab",  # client id runs past the frame
         bytes.fromhex("0003000c00000001ffff00") + b"\x05",  # Metadata v12 body truncated
-        bytes.fromhex("00030001000000010000") + b"\x00\x00\x00\x00" + b"junk",  # trailing bytes
     ):
         server = ServerConnection()
         server.receive_data(struct.pack(">i", len(payload)) + payload)
         with pytest.raises(ProtocolError):
             server.next_event()
+
+
+def test_bytes_after_a_request_body_are_ignored_as_kafka_does() -> None:
+    # librdkafka 2.16's all-topics Metadata v12: a 4-byte topic count, where the
+    # compact array's varint is one byte, leaves three bytes after the body.
+    payload = bytes.fromhex("0003000c00000001ffff00") + bytes.fromhex("00000000010000")
+    server = ServerConnection()
+    server.receive_data(struct.pack(">i", len(payload)) + payload)
+    (request,) = requests_of(server)
+    assert request.body is not None and request.body.topics is None
+    assert request.correlation_id == 1
 
 
 def test_unknown_api_and_unsupported_version_are_yielded_with_an_error() -> None:
