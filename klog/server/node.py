@@ -38,6 +38,7 @@ from klog.segment.log import wall_clock_ms
 from klog.server import network
 from klog.server.config import BrokerConfig, log_config
 from klog.server.handlers import all_apis
+from klog.server.handlers.groups import new_group_coordinator
 from klog.server.router import Router, UnsupportedRequest
 from klog.wire.errors import KafkaError
 
@@ -110,6 +111,7 @@ class Node:
             default_replication_factor=self.config["default.replication.factor"],
             on_commit=self._publish,
         )
+        self.group_coordinator = new_group_coordinator(self)
         self.router = Router(all_apis(self))
         listeners = await self._bind_listeners()
         await self.controller.bootstrap()
@@ -122,6 +124,7 @@ class Node:
         drain = network.Drain()
         async with trio.open_nursery() as services:
             await services.start(self.log_manager.run)
+            await services.start(self.group_coordinator.run)
             async with trio.open_nursery() as connections:
                 accept_scope = trio.CancelScope()
 

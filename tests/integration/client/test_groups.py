@@ -16,13 +16,6 @@ from confluent_kafka import Consumer as ConfluentConsumer
 from klog.client import Admin, Consumer, OffsetAndMetadata, OffsetSpec, Producer, TopicPartition
 from klog.client.errors import GroupIdNotFoundError, NoOffsetForPartitionError
 
-pytestmark = pytest.mark.skip(
-    reason="needs klog-server to serve the group APIs: the node does not yet register "
-    "klog/server/handlers/groups.py (FindCoordinator, JoinGroup, SyncGroup, Heartbeat, "
-    "LeaveGroup, OffsetCommit, OffsetFetch, DescribeGroups, ListGroups, DeleteGroups, "
-    "OffsetDelete) nor start node.group_coordinator"
-)
-
 
 def fill(bootstrap: str, topic: str, partitions: int, per_partition: int) -> None:
     with Producer(bootstrap, linger_ms=5) as producer:
