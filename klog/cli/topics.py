@@ -36,6 +36,7 @@ from klog.cli._common import (
 from klog.client.consumer import Consumer
 from klog.client.errors import (
     KafkaError,
+    KafkaTimeoutError,
     TopicAlreadyExistsError,
     UnknownTopicOrPartitionError,
 )
@@ -259,6 +260,11 @@ def describe(topics: tuple[str, ...], under_replicated: bool, exclude_internal: 
 # -- produce -----------------------------------------------------------------------------
 
 
+# How long produce waits for a topic's metadata or for room in the producer's buffer:
+# shorter than the client's 60 s default, as a person is waiting.
+PRODUCE_BLOCK_MS = 10_000
+
+
 class _Deliveries:
     """Delivery callback: counts and offset ranges per partition, the first failure.
 
@@ -371,8 +377,17 @@ def produce(
             acks=acks,
             compression_type=compression,
             client_id="klog-topics",
+            max_block_ms=PRODUCE_BLOCK_MS,
         )
     )
+    try:
+        # Before reading any input: the topic exists or the broker creates it.
+        producer.partitions_for(topic)
+    except KafkaTimeoutError:
+        raise ToolError(
+            f"topic {topic!r} does not exist and the broker did not create it within "
+            f"{PRODUCE_BLOCK_MS // 1000} s (create it with: klog-topics create {topic})"
+        ) from None
     sent = 0
     with _open_input(path) as lines:
         for number, line in enumerate(lines, 1):

@@ -34,6 +34,10 @@ class Cli:
     def __init__(self, bootstrap: str) -> None:
         self.bootstrap = bootstrap
 
+    def on(self, node: Any) -> Cli:
+        """The same runner aimed at another node."""
+        return Cli(node.bootstrap)
+
     def __call__(self, tool: str, *args: str, input: str | bytes | None = None) -> Result:
         return CliRunner().invoke(
             TOOLS[tool],
@@ -52,10 +56,10 @@ class Cli:
     def json(self, tool: str, *args: str, input: str | bytes | None = None) -> Any:
         return json.loads(self.ok(tool, *args, "--output", "json", input=input))
 
-    def fails(self, tool: str, *args: str, code: int = 1) -> str:
+    def fails(self, tool: str, *args: str, code: int = 1, input: str | bytes | None = None) -> str:
         """Run and expect failure with exit status ``code`` and a one-line error (plus
-        click's usage lines for status 2); returns stderr."""
-        result = self(tool, *args)
+        click's usage lines for status 2); returns that line."""
+        result = self(tool, *args, input=input)
         assert result.exit_code == code, (result.exit_code, result.output)
         assert result.stdout == ""
         lines = result.stderr.strip().splitlines()

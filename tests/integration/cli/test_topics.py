@@ -223,3 +223,17 @@ def test_options_on_the_group_or_the_subcommand(cli, topic_name, klog_node) -> N
     result = cli("topics", "list", "--bootstrap-server", "127.0.0.1:1")
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: no broker reachable at 127.0.0.1:1")
+
+
+def test_produce_to_a_missing_partition_or_topic(cli, topic_name, klog_node_factory) -> None:
+    name = topic_name()
+    cli.ok("topics", "create", name)
+    assert cli.fails("topics", "produce", name, "--partition", "3", input="x\n") == (
+        f"Error: UNKNOWN_TOPIC_OR_PARTITION: partition 3 of {name!r} does not exist (it has 1)"
+    )
+    # With auto-creation off, an unknown topic fails after the producer's wait (10 s).
+    strict = klog_node_factory({"auto.create.topics.enable": "false"}, name="strict").start()
+    assert cli.on(strict).fails("topics", "produce", "nope", input="x\n") == (
+        "Error: topic 'nope' does not exist and the broker did not create it within 10 s "
+        "(create it with: klog-topics create nope)"
+    )
