@@ -1,9 +1,4 @@
-"""``klog-groups`` (and ``klog-topics consume --group``) against a real broker.
-
-These need the broker to serve the group APIs; against a klog-server that does not yet,
-each test skips itself (the first ``klog-groups list`` answers UNSUPPORTED_VERSION), so
-they start running the day the group coordinator is wired in.
-"""
+"""``klog-groups`` (and ``klog-topics consume --group``) against a real broker."""
 
 from __future__ import annotations
 
@@ -21,15 +16,6 @@ def klog_node(klog_node_factory):
     """A node that starts groups at once, with a small __consumer_offsets."""
     overrides = {"group.initial.rebalance.delay.ms": "0", "offsets.topic.num.partitions": "4"}
     return klog_node_factory(overrides).start()
-
-
-@pytest.fixture
-def gcli(cli):
-    probe = cli("groups", "list")
-    if probe.exit_code == 1 and "UNSUPPORTED_VERSION" in probe.stderr:
-        pytest.skip("klog-server does not serve the group APIs yet: " + probe.stderr.strip())
-    assert probe.exit_code == 0, probe.output
-    return cli
 
 
 def group_name() -> str:
@@ -52,8 +38,7 @@ def _offsets(cli, group: str) -> dict[int, tuple[int | None, int, int | None]]:
     }
 
 
-def test_consume_as_a_group_then_inspect_and_reset(gcli, topic_name) -> None:
-    cli = gcli
+def test_consume_as_a_group_then_inspect_and_reset(cli, topic_name) -> None:
     topic, group = topic_name(), group_name()
     _fill(cli, topic)
     printed = cli.ok(
@@ -141,8 +126,7 @@ def test_consume_as_a_group_then_inspect_and_reset(gcli, topic_name) -> None:
     )
 
 
-def test_active_group_shows_members_and_refuses_changes(gcli, topic_name) -> None:
-    cli = gcli
+def test_active_group_shows_members_and_refuses_changes(cli, topic_name) -> None:
     topic, group = topic_name(), group_name()
     _fill(cli, topic)
     with Consumer(
@@ -177,8 +161,7 @@ def test_active_group_shows_members_and_refuses_changes(gcli, topic_name) -> Non
         assert "NON_EMPTY_GROUP" in cli.fails("groups", "delete", group)
 
 
-def test_group_errors(gcli, topic_name) -> None:
-    cli = gcli
+def test_group_errors(cli, topic_name) -> None:
     topic, group = topic_name(), group_name()
     cli.ok("topics", "create", topic, "--partitions", "2")
     assert (
@@ -213,8 +196,7 @@ def test_group_errors(gcli, topic_name) -> None:
         assert message in cli.fails("groups", *args, code=2), args
 
 
-def test_list_filters_by_state(gcli, topic_name) -> None:
-    cli = gcli
+def test_list_filters_by_state(cli, topic_name) -> None:
     topic, group = topic_name(), group_name()
     _fill(cli, topic)
     cli.ok("topics", "consume", topic, "--group", group, "--from-beginning", "--max-messages", "1")
