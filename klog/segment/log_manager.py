@@ -12,7 +12,8 @@ remove the marker (durably) so a later crash is noticed. ``__cluster_metadata`` 
 to the metadata quorum, as in Kafka.
 
 ``run`` (in the owner's nursery) keeps the schedules: retention every
-``retention_check_interval_ms``; flushes when a log's policy, a roll or a leader epoch
+``retention_check_interval_ms`` or when a segment's ``retention.ms`` is due, whichever
+is sooner; flushes when a log's policy, a roll or a leader epoch
 change asks for one, checked every ``flush_check_interval_ms`` and on every log change;
 checkpoints every ``checkpoint_interval_ms`` and soon after a truncation or a new log
 start offset; removal of deleted segments when their delay passes. Every fsync and file
@@ -270,19 +271,27 @@ class LogManager:
             nursery.start_soon(self._deletion_loop)
             task_status.started()
 
-    def run_retention(self) -> int:
-        """One retention pass over every log; returns the number of segments deleted."""
+    def run_retention(self) -> tuple[int, int | None]:
+        """One retention pass over every log: ``(segments deleted, earliest time in ms
+        at which retention.ms will expire another segment, if any)``."""
         now = self._clock()
         deleted = 0
+        deadlines = []
         for tp, log in list(self._logs.items()):
             bound = self._high_watermark(tp) if self._high_watermark else None
-            deleted += log.delete_old_segments(now, max_offset=bound).delete_count
-        return deleted
+            plan = log.delete_old_segments(now, max_offset=bound)
+            deleted += plan.delete_count
+            if plan.next_deadline_ms is not None:
+                deadlines.append(plan.next_deadline_ms)
+        return deleted, min(deadlines, default=None)
 
     async def _retention_loop(self) -> None:
         while True:
-            self.run_retention()
-            await trio.sleep(self._retention_interval)
+            _, deadline = self.run_retention()
+            wait = self._retention_interval
+            if deadline is not None:
+                wait = min(wait, max(0, deadline - self._clock()) / 1000)
+            await trio.sleep(wait)
 
     async def _flush_loop(self) -> None:
         while True:

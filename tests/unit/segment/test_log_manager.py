@@ -132,7 +132,7 @@ def test_retention_flush_checkpoint_and_deletion_schedules(tmp_path: Path, batch
             [tmp_path],
             config,
             clock_ms=mock_clock_ms,
-            retention_check_interval_ms=10_000,
+            retention_check_interval_ms=300_000,
             checkpoint_interval_ms=5_000,
         )
         log = manager.get_or_create_log(TP)
@@ -181,8 +181,9 @@ def test_retention_respects_the_high_watermark(tmp_path: Path, batch) -> None:
     for _ in range(12):
         log.append(batch(1), 0, 0)
     bases = [s.base_offset for s in log.segments]
-    manager.run_retention()
+    deleted, _ = manager.run_retention()
     assert log.segments[0].base_offset == max(b for b in bases if b <= 3)
+    assert deleted == bases.index(log.segments[0].base_offset)
     watermarks[TP] = log.log_end_offset
     manager.run_retention()
     assert len(log.segments) == 1
@@ -249,3 +250,18 @@ def test_update_topic_config_reaches_loaded_logs(tmp_path: Path) -> None:
     assert other.config.retention_ms == LogConfig().retention_ms
     assert manager.get_or_create_log(TopicPartition("orders", 1)).config.retention_ms == 5
     assert os.path.isdir(tmp_path / "orders-1")
+
+
+def test_retention_reports_when_the_next_segment_expires(tmp_path: Path, batch) -> None:
+    now = [0]
+    manager = LogManager(
+        [tmp_path], LogConfig(segment_bytes=300, retention_ms=1_000), clock_ms=lambda: now[0]
+    )
+    log = manager.get_or_create_log(TP)
+    for i in range(8):
+        log.append(batch(1, timestamp=100 * i), 0, 0)
+    first_max = log.segments[0].max_timestamp
+    assert manager.run_retention() == (0, first_max + 1_001)
+    now[0] = first_max + 1_001
+    deleted, _ = manager.run_retention()
+    assert deleted == 1
