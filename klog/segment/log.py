@@ -434,10 +434,11 @@ class Log:
         max_offset: int | None = None,
         min_one_message: bool = True,
     ) -> FileSlice:
-        """Bytes from the batch holding ``offset``: up to ``max_bytes`` (but at least
-        that one whole batch when ``min_one_message``, as Kafka does), never reaching the
-        batch that holds ``max_offset`` (e.g. the high watermark) or the log end. An
-        offset at or past the bound gives an empty slice. Raises
+        """Bytes of one segment from the batch holding ``offset``: up to ``max_bytes``
+        (the last batch may be cut short, as in Kafka), never reaching the batch that
+        holds ``max_offset`` (e.g. the high watermark) or the log end. A first batch
+        larger than ``max_bytes`` comes whole when ``min_one_message``, else not at all.
+        An offset at or past the bound gives an empty slice. Raises
         ``OffsetOutOfRangeError`` outside ``[log_start_offset, log_end_offset]``."""
         if not self._log_start_offset <= offset <= self._log_end_offset:
             raise OffsetOutOfRangeError(

@@ -266,13 +266,17 @@ class Segment:
     def read(
         self, offset: int, max_bytes: int, max_position: int, min_one_message: bool
     ) -> FileSlice | None:
-        """A slice from the batch holding ``offset`` up to ``max_bytes`` (at least that
-        whole batch when ``min_one_message``) and at most up to ``max_position``; None
-        if the segment ends before ``offset``."""
+        """A slice from the batch holding ``offset`` up to ``max_bytes`` and at most up
+        to ``max_position``; None if the segment ends before ``offset``. A first batch
+        larger than ``max_bytes`` is returned whole when ``min_one_message``, else
+        nothing is (Kafka returns no partial first batch)."""
         header = self.translate_offset(offset)
         if header is None:
             return None
-        limit = max(max_bytes, header.size) if min_one_message else max_bytes
+        if min_one_message:
+            limit = max(max_bytes, header.size)
+        else:
+            limit = max_bytes if max_bytes >= header.size else 0
         size = max(0, min(max_position - header.position, limit))
         return self.log.slice(header.position, size)
 

@@ -56,6 +56,9 @@ def test_max_bytes_cuts_like_kafka(filled) -> None:
     assert piece.size == batch_size * 2 + 10  # the last batch may be partial, as in Kafka
     assert offsets_in(piece) == [(0, 2), (3, 5)]
     assert filled.read(0, 0, min_one_message=False).size == 0
+    # Without min_one_message a first batch that does not fit gives nothing, as in Kafka.
+    assert filled.read(0, batch_size - 1, min_one_message=False).size == 0
+    assert offsets_in(filled.read(0, batch_size + 5, min_one_message=False)) == [(0, 2)]
 
 
 def test_upper_bound_excludes_the_batch_holding_max_offset(filled) -> None:

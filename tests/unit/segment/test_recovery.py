@@ -7,11 +7,20 @@ from pathlib import Path
 
 import pytest
 
+from klog import _native_py, native
 from klog.segment import Log, LogConfig
 from klog.segment.filenames import INDEX_SUFFIXES
 from klog.wire.records import build_batch, iter_batches
 
 CONFIG = LogConfig(segment_bytes=2048, index_interval_bytes=200, segment_index_bytes=4096)
+
+
+@pytest.fixture(autouse=True, params=["native", "twin"])
+def scanner(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run every recovery test with klog.native's chosen scanner and with the twin."""
+    if request.param == "twin":
+        monkeypatch.setattr(native, "scan_batches", _native_py.scan_batches)
+    return request.param
 
 
 def build(directory: Path, batches: int = 60) -> tuple[Log, list[tuple[int, bytes]]]:
