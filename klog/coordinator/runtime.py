@@ -121,6 +121,8 @@ class GroupCoordinator:
             return
         previous = self._partitions.get(partition.index)
         if previous is not None:
+            if previous.partition is partition:
+                return  # already coordinating this replica
             self._unload(previous)
         coordinated = _Coordinated(partition, GroupCoordinatorShard(partition.index, self.config))
         self._partitions[partition.index] = coordinated
@@ -157,6 +159,8 @@ class GroupCoordinator:
                     log.exception("loading %s failed", coordinated.partition)
                     coordinated.state = _FAILED
                     return
+                if coordinated.state == _CLOSED:
+                    return  # unloaded before its loading (with no checkpoint) finished
                 coordinated.state = _ACTIVE
                 self._deliver(coordinated, coordinated.shard.on_loaded(self._clock()))
                 # The writer is outside the scope that unloading cancels: an append in
@@ -180,7 +184,8 @@ class GroupCoordinator:
                 records += len(batch)
                 offset = next_offset
             await trio.sleep(0)  # a long partition must not stall the node's requests
-        log.info(
+        log.log(
+            logging.INFO if records else logging.DEBUG,
             "loaded %s: %d records, %d groups in %.3fs",
             partition,
             records,

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from klog.coordinator import GroupMetadataRecord, GroupState, OffsetAndMetadata, OffsetCommitRecord
 from klog.wire.errors import ErrorCode as E
-
-from .conftest import START_MS, subscription
+from tests.unit.coordinator.conftest import START_MS, subscription
 
 DAY_MS = 24 * 3600 * 1000
 

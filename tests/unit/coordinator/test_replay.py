@@ -22,8 +22,7 @@ from klog.coordinator import (
 from klog.wire import HeartbeatRequest
 from klog.wire.errors import ErrorCode as E
 from klog.wire.records import iter_batches
-
-from .conftest import Driver
+from tests.unit.coordinator.conftest import Driver
 
 SETTLED = (GroupState.EMPTY, GroupState.STABLE)
 

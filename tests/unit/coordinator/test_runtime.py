@@ -361,3 +361,17 @@ def test_concurrent_commits_are_all_durable_in_order(tmp_path: Path) -> None:
             assert served.offset == written[-1]
 
     run(main)
+
+
+def test_a_repeated_leadership_notice_keeps_the_loaded_state(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with node(tmp_path) as n:
+            n.lead()
+            await wait_active(n.coordinator)
+            await first_write(n.coordinator)
+            partition = n.replicas.get_partition(OFFSETS_TOPIC, 0)
+            n.coordinator.on_become_leader(partition)
+            shard = n.coordinator.shard_for("warm-up")  # still active, not reloading
+            assert shard.fetch_offsets("warm-up", None)[1][0][0] == "t"
+
+    run(main)
