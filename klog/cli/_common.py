@@ -151,14 +151,9 @@ def log_bounds(
     tps = list(partitions)
     if not tps:
         return {}
-    ends = admin.list_offsets(dict.fromkeys(tps, OffsetSpec.LATEST))
     starts = admin.list_offsets(dict.fromkeys(tps, OffsetSpec.EARLIEST))
-    # A broker may answer -1 ("no record") for the earliest offset of an empty log,
-    # whose start is its end.
-    return {
-        tp: (starts[tp].offset if starts[tp].offset >= 0 else ends[tp].offset, ends[tp].offset)
-        for tp in tps
-    }
+    ends = admin.list_offsets(dict.fromkeys(tps, OffsetSpec.LATEST))
+    return {tp: (starts[tp].offset, ends[tp].offset) for tp in tps}
 
 
 # -- output ------------------------------------------------------------------------------
