@@ -339,7 +339,7 @@ class Admin:
             for r in response.results:
                 if r.error_code:
                     errors[resource] = error_for(
-                        r.error_code, f"{resource}: {r.error_message or ''}"
+                        r.error_code, f"{resource.name}: {r.error_message or ''}".rstrip(": ")
                     )
                     continue
                 result[resource] = {

@@ -54,9 +54,11 @@ def error_code_for(exc: BaseException) -> int:
 
 
 def error_message_for(exc: BaseException) -> str | None:
-    """A client-facing message for typed errors; None for bugs (details stay in the log)."""
-    code = error_code_for(exc)
-    if code == ErrorCode.UNKNOWN_SERVER_ERROR and not isinstance(exc, KafkaError):
+    """A client-facing message for typed errors (the detail only: the code travels
+    beside it); None for bugs, whose details stay in the log."""
+    if isinstance(exc, KafkaError):
+        return exc.detail or exc.message
+    if error_code_for(exc) == ErrorCode.UNKNOWN_SERVER_ERROR:
         return None
     return str(exc)
 

@@ -24,7 +24,7 @@ from klog.server.config import (
     validate_topic_name,
 )
 from klog.server.handlers.cluster import is_internal
-from klog.server.router import Api, error_code_for
+from klog.server.router import Api, error_code_for, error_message_for
 from klog.wire import (
     AlterConfigsResponse,
     CreatePartitionsResponse,
@@ -57,8 +57,8 @@ def apis(node: Node) -> list[Api]:
     ]
 
 
-def _failure(exc: Exception) -> tuple[int, str]:
-    return error_code_for(exc), str(exc)
+def _failure(exc: Exception) -> tuple[int, str | None]:
+    return error_code_for(exc), error_message_for(exc)
 
 
 # -- topics ------------------------------------------------------------------------------

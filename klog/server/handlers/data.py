@@ -17,7 +17,7 @@ import trio
 
 from klog.segment import EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, TopicPartition
 from klog.server.handlers.cluster import is_internal
-from klog.server.router import Api, error_code_for
+from klog.server.router import Api, error_code_for, error_message_for
 from klog.wire import (
     FetchResponse,
     ListOffsetsResponse,
@@ -61,7 +61,7 @@ async def produce(node: Node, request: Any) -> ProduceResponse | None:
             except Exception as exc:
                 result.error_code = error_code_for(exc)
                 result.base_offset = -1
-                result.error_message = str(exc) if isinstance(exc, KafkaError) else None
+                result.error_message = error_message_for(exc)
             else:
                 result.base_offset = info.base_offset
                 result.log_append_time_ms = info.log_append_time
