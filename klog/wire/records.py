@@ -333,6 +333,8 @@ def build_batch(
     partition_leader_epoch: int = NO_PARTITION_LEADER_EPOCH,
     base_timestamp: int | None = None,
     compression_level: int | None = None,
+    last_offset_delta: int | None = None,
+    delete_horizon_ms: int | None = None,
 ) -> bytes:
     """Build one v2 batch with its CRC-32C.
 
@@ -341,13 +343,24 @@ def build_batch(
     (offset deltas 0, 1, 2, ...). Offsets must increase strictly. The base timestamp
     is the first record's unless given; max_timestamp is the largest record timestamp.
     An empty batch (as compaction leaves behind) has ``NO_TIMESTAMP`` timestamps.
+
+    For the log cleaner, as Kafka's: ``last_offset_delta`` keeps the original batch's
+    last offset when its last records were removed (it must be at least the last
+    record's delta), and ``delete_horizon_ms`` stores the delete horizon in
+    ``base_timestamp`` and sets the ``has_delete_horizon`` attribute (KIP-534).
     Bad arguments raise ``ValueError`` or ``TypeError``: they are the caller's bug.
     """
     records = records if isinstance(records, list) else list(records)
+    if delete_horizon_ms is not None:
+        if base_timestamp is not None and base_timestamp != delete_horizon_ms:
+            raise ValueError("a delete horizon is the base timestamp: give one of them")
+        base_timestamp = delete_horizon_ms
     if records and not isinstance(records[0], Record):
         try:
             return _build_from_tuples(
                 records,
+                last_offset_delta=last_offset_delta,
+                has_delete_horizon=delete_horizon_ms is not None,
                 base_offset=base_offset,
                 compression=compression,
                 timestamp_type=timestamp_type,
@@ -398,9 +411,10 @@ def build_batch(
     return _finish_batch(
         native.encode_records(encoded),
         len(entries),
-        max(previous_delta, 0),
+        _last_offset_delta(previous_delta, last_offset_delta),
         base_timestamp,
         max_timestamp,
+        has_delete_horizon=delete_horizon_ms is not None,
         base_offset=base_offset,
         compression=compression,
         timestamp_type=timestamp_type,
@@ -418,7 +432,25 @@ class _NotAllTuples(Exception):
     """A ``Record`` among tuple inputs: build_batch falls back to its general path."""
 
 
-def _build_from_tuples(records: list[Any], *, base_timestamp: int | None, **options: Any) -> bytes:
+def _last_offset_delta(largest: int, override: int | None) -> int:
+    """The batch's last offset delta: the last record's, or ``override`` if given."""
+    if override is None:
+        return max(largest, 0)
+    if not max(largest, 0) <= override <= _INT32_MAX:
+        raise ValueError(
+            f"last offset delta {override} must be at least the last record's delta "
+            f"{max(largest, 0)} and fit in int32"
+        )
+    return override
+
+
+def _build_from_tuples(
+    records: list[Any],
+    *,
+    base_timestamp: int | None,
+    last_offset_delta: int | None,
+    **options: Any,
+) -> bytes:
     """build_batch for ``(key, value, headers, timestamp)`` tuples: one pass, the
     client producer's hot path. Offset deltas are 0..n-1 by construction."""
     if base_timestamp is None:
@@ -434,7 +466,7 @@ def _build_from_tuples(records: list[Any], *, base_timestamp: int | None, **opti
     return _finish_batch(
         native.encode_records(encoded),
         len(encoded),
-        len(encoded) - 1,
+        _last_offset_delta(len(encoded) - 1, last_offset_delta),
         base_timestamp,
         max_timestamp,
         **options,
@@ -448,6 +480,7 @@ def _finish_batch(
     base_timestamp: int,
     max_timestamp: int,
     *,
+    has_delete_horizon: bool,
     base_offset: int,
     compression: Compression | int,
     timestamp_type: TimestampType | int,
@@ -468,6 +501,7 @@ def _finish_batch(
         | TimestampType(timestamp_type) << 3
         | (TRANSACTIONAL_MASK if is_transactional else 0)
         | (CONTROL_MASK if is_control else 0)
+        | (DELETE_HORIZON_MASK if has_delete_horizon else 0)
     )
     batch_length = MIN_BATCH_LENGTH + len(body)
     if batch_length > _INT32_MAX:
