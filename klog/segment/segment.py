@@ -53,18 +53,21 @@ class Segment:
         config: LogConfig,
         now_ms: int,
         roll_jitter_ms: int = 0,
+        file_suffix: str = "",
     ) -> None:
         self.base_offset = base_offset
         self.created_ms = now_ms
         self.roll_jitter_ms = roll_jitter_ms
         self._max_index_size = config.segment_index_bytes
         self._index_interval_bytes = config.index_interval_bytes
-        self.log = FileRecords(segment_file(directory, base_offset, LOG_SUFFIX))
+        self.log = FileRecords(segment_file(directory, base_offset, LOG_SUFFIX, file_suffix))
         self.offset_index = OffsetIndex(
-            segment_file(directory, base_offset, INDEX_SUFFIX), base_offset, self._max_index_size
+            segment_file(directory, base_offset, INDEX_SUFFIX, file_suffix),
+            base_offset,
+            self._max_index_size,
         )
         self.time_index = TimeIndex(
-            segment_file(directory, base_offset, TIME_INDEX_SUFFIX),
+            segment_file(directory, base_offset, TIME_INDEX_SUFFIX, file_suffix),
             base_offset,
             self._max_index_size,
         )
@@ -77,12 +80,19 @@ class Segment:
 
     @classmethod
     def create(
-        cls, directory: Path, base_offset: int, config: LogConfig, now_ms: int, jitter_ms: int = 0
+        cls,
+        directory: Path,
+        base_offset: int,
+        config: LogConfig,
+        now_ms: int,
+        jitter_ms: int = 0,
+        file_suffix: str = "",
     ) -> Segment:
-        """A new empty segment; stale files with the same name are removed first."""
+        """A new empty segment; stale files with the same name are removed first.
+        ``file_suffix`` (e.g. ``.cleaned``) names files not yet part of the log."""
         for extension in (LOG_SUFFIX, INDEX_SUFFIX, TIME_INDEX_SUFFIX):
-            segment_file(directory, base_offset, extension).unlink(missing_ok=True)
-        return cls(directory, base_offset, config, now_ms, jitter_ms)
+            segment_file(directory, base_offset, extension, file_suffix).unlink(missing_ok=True)
+        return cls(directory, base_offset, config, now_ms, jitter_ms, file_suffix)
 
     # -- state ---------------------------------------------------------------------------
 
@@ -343,6 +353,19 @@ class Segment:
             item.rename(new_path)
             paths.append(new_path)
         return paths
+
+    # -- log cleaner: files renamed through .cleaned -> .swap -> final (see cleaner) ----------
+
+    def change_file_suffixes(self, old_suffix: str, new_suffix: str) -> None:
+        """Rename all three files from ``<name><old_suffix>`` to ``<name><new_suffix>``
+        (Kafka's changeFileSuffixes); open mappings and handles stay valid."""
+        for item in (self.log, self.offset_index, self.time_index):
+            name = item.path.name
+            if not name.endswith(old_suffix):
+                raise ValueError(f"{item.path} does not end with {old_suffix!r}")
+            item.rename(item.path.with_name(name[: len(name) - len(old_suffix)] + new_suffix))
+
+    # -- end of log cleaner part ----------------------------------------------------------
 
     def __repr__(self) -> str:
         return (
