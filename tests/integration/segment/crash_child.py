@@ -18,19 +18,20 @@ from klog.wire.records import CRC_POS, build_batch
 
 CONFIG = LogConfig(
     flush_messages=1,
-    segment_bytes=1 << 20,
+    segment_bytes=4 << 20,
     index_interval_bytes=4096,
     segment_index_bytes=16 * 1024,
-    max_message_bytes=1 << 20,
+    max_message_bytes=2 << 20,
     retention_ms=-1,  # the records' timestamps are from 1970
+    retention_bytes=16 << 20,  # keeps the test's disk use small
 )
 TP = TopicPartition("crash", 0)
 
 
 def random_batch(rng: random.Random) -> bytearray:
     count = rng.choice([1, 3, 20])
-    # Mostly small batches; some large ones make torn writes likely at a kill.
-    size = rng.choice([10, 200, 2_000, 2_000, 100_000]) // count + 1
+    # Mostly small batches; large ones make a kill in the middle of a write likely.
+    size = rng.choice([10, 200, 2_000, 100_000, 1_000_000]) // count + 1
     return bytearray(
         build_batch([(b"k%d" % i, rng.randbytes(size), [], 1_000 + i) for i in range(count)])
     )
