@@ -64,6 +64,9 @@ LAST_OFFSET_DELTA = struct.Struct(">i")
 LAST_OFFSET_DELTA_POS = 23
 LOG_OVERHEAD = 12
 LIMIT_RUNS = 3
+# Receive buffer of the limit sinks: as large as the raw fetch loop's, so that both
+# receivers pay the same per-syscall overhead.
+SINK_BUFFER = 8 << 20
 
 
 # -- machine limits --------------------------------------------------------------------
@@ -85,7 +88,7 @@ def measure_file_write(directory: Path, size: int) -> float:
 def _sink(port: int, expected: int) -> None:
     """Child process: read ``expected`` bytes into one reused buffer, then ack one byte."""
     with socket.create_connection(("127.0.0.1", port)) as sock:
-        buffer = memoryview(bytearray(CHUNK))
+        buffer = memoryview(bytearray(SINK_BUFFER))
         received = 0
         while received < expected:
             n = sock.recv_into(buffer)
