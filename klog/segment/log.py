@@ -19,7 +19,9 @@ Concurrency: synchronous and single-owner (the task that appends also reads, tru
 and runs retention). The only thing that may run elsewhere is a ``FlushJob`` (fsync of
 file descriptors) in a worker thread; the owner hands it out with ``start_flush`` and
 takes the result back with ``finish_flush``. ``flush`` and ``close`` block on fsync:
-async callers run them in a worker thread.
+async callers run them in a worker thread. The log cleaner (``cleaner``) likewise only
+reads inactive segments in its thread; the owner swaps its output in with
+``replace_segments``.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ import logging
 import random
 import struct
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,6 +45,7 @@ from klog.segment.errors import (
     CrcMismatchError,
     InvalidBatchLengthError,
     InvalidRecordError,
+    KafkaStorageError,
     OffsetOutOfRangeError,
     OffsetsOutOfOrderError,
     RecordBatchTooLargeError,
@@ -53,7 +56,7 @@ from klog.segment.errors import (
 )
 from klog.segment.file_records import BatchHeader
 from klog.segment.file_slice import FileHandle, FileSlice
-from klog.segment.filenames import LEADER_EPOCH_CHECKPOINT
+from klog.segment.filenames import CLEANED_SUFFIX, LEADER_EPOCH_CHECKPOINT, SWAP_SUFFIX
 from klog.segment.leader_epoch import EpochEntry, LeaderEpochFileCache
 from klog.segment.recovery import load_log
 from klog.segment.retention import RetentionPlan, SegmentStats, plan_retention
@@ -634,6 +637,67 @@ class Log:
     @property
     def next_deletion_ms(self) -> int | None:
         return min((due for due, _ in self._pending_deletes), default=None)
+
+    # -- log cleaner hook: swapping cleaned segments in (see klog.segment.cleaner) ----------
+
+    @property
+    def generation(self) -> int:
+        """Bumped whenever offsets are removed from the end; work planned against one
+        generation (a flush, a cleaning) must not be applied to another."""
+        return self._generation
+
+    def replace_segments(
+        self,
+        old: Sequence[Segment],
+        new: Segment,
+        generation: int,
+        now_ms: int | None = None,
+    ) -> None:
+        """Swap the cleaned segment ``new`` in for ``old``, a run of consecutive inactive
+        segments. ``new`` starts at ``old[0]``'s base offset, ends within ``old``'s range,
+        and its files are complete, fsynced and named ``*.cleaned``.
+
+        Kafka's crash-safe order: rename ``new`` to ``*.swap`` and fsync the directory
+        (from then on recovery finishes the swap: it removes the segments the swap
+        covers and renames it into place), rename ``old`` to ``*.deleted``, then ``new``
+        to its final names. Raises ``ValueError`` and changes nothing when the log was
+        truncated since ``generation`` or ``old`` is no longer a run of inactive
+        segments of it; the caller then discards ``new``. Blocking (one directory
+        fsync): the cost of keeping the swap atomic."""
+        if not old or new.base_offset != old[0].base_offset:
+            raise ValueError(f"{new} does not start where {old[:1]} does")
+        if new.next_offset > old[-1].next_offset:
+            raise ValueError(f"{new} reaches past {old[-1]}")
+        start = next((i for i, s in enumerate(self._segments) if s is old[0]), len(self._segments))
+        end = start + len(old)
+        # The active segment (the last) is never replaced.
+        current = self._segments[start:end] if end < len(self._segments) else []
+        if (
+            generation != self._generation
+            or len(current) != len(old)
+            or any(a is not b for a, b in zip(current, old, strict=True))
+        ):
+            raise ValueError(f"{self.dir.name} changed while its segments were being cleaned")
+        now_ms = wall_clock_ms() if now_ms is None else now_ms
+        try:
+            new.change_file_suffixes(CLEANED_SUFFIX, SWAP_SUFFIX)
+            fsync_dir(self.dir)
+        except OSError as exc:
+            raise KafkaStorageError(f"cannot swap cleaned segments into {self.dir}: {exc}") from exc
+        # The commit point has passed: from here on the new segment is the log's.
+        self._segments[start:end] = [new]
+        self._bases[start:end] = [new.base_offset]
+        try:
+            for segment in old:
+                self._schedule_delete(segment, now_ms)
+            new.change_file_suffixes(SWAP_SUFFIX, "")
+        except OSError as exc:
+            raise KafkaStorageError(
+                f"swapped cleaned segments into {self.dir} but could not rename their files "
+                f"(recovery finishes this at the next start): {exc}"
+            ) from exc
+        finally:
+            self._changed()
 
     # -- flushing ------------------------------------------------------------------------
 
