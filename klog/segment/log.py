@@ -32,8 +32,8 @@ import random
 import struct
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import crc32c
 
@@ -89,8 +89,7 @@ def wall_clock_ms() -> int:
     return time.time_ns() // 1_000_000
 
 
-@dataclass(frozen=True, slots=True)
-class AppendInfo:
+class AppendInfo(NamedTuple):
     """What an append did (Kafka's LogAppendInfo, the parts storage knows)."""
 
     base_offset: int
@@ -104,8 +103,7 @@ class AppendInfo:
     batch_count: int
 
 
-@dataclass(frozen=True, slots=True)
-class TimestampAndOffset:
+class TimestampAndOffset(NamedTuple):
     """A ListOffsets answer: ``timestamp`` is -1 for the earliest/latest lookups."""
 
     timestamp: int

@@ -51,17 +51,19 @@ class OffsetIndex(AbstractIndex):
 
     def append(self, offset: int, position: int) -> None:
         """Add an entry; the offset must be beyond the last one and the index not full."""
-        if self.is_full:
-            raise ValueError(f"offset index {self.path} is full ({self._entries} entries)")
-        if self._entries and offset <= self.last_offset:
+        entries = self._entries
+        if entries >= self._length >> 3:
+            raise ValueError(f"offset index {self.path} is full ({entries} entries)")
+        relative = offset - self.base_offset
+        mapped = self._require_mmap()
+        if entries and relative <= _RELATIVE.unpack_from(mapped, (entries - 1) * 8)[0]:
             raise ValueError(
                 f"offset {offset} is not larger than the last indexed offset {self.last_offset}"
             )
-        if not self.can_append_offset(offset):
+        if not 0 <= relative <= MAX_RELATIVE_OFFSET:
             raise ValueError(f"offset {offset} is out of range for segment {self.base_offset}")
-        relative = offset - self.base_offset
-        _ENTRY.pack_into(self._require_mmap(), self._entries * 8, relative, position)
-        self._entries += 1
+        _ENTRY.pack_into(mapped, entries * 8, relative, position)
+        self._entries = entries + 1
         self._dirty = True
 
     def sanity_check(self, log_size: int) -> None:

@@ -211,7 +211,9 @@ class Segment:
             self._offset_of_max_timestamp = last_offset
 
     def _index_batch(self, last_offset: int, position: int, size: int, max_timestamp: int) -> None:
-        self._track_timestamp(max_timestamp, last_offset)
+        if max_timestamp > self._max_timestamp:
+            self._max_timestamp = max_timestamp
+            self._offset_of_max_timestamp = last_offset
         if self._bytes_since_last_index_entry > self._index_interval_bytes:
             # A full index only happens when segment.index.bytes shrank under existing
             # data; a sparser index is still correct, so skip rather than fail.
@@ -243,10 +245,11 @@ class Segment:
     ) -> bool:
         """Kafka's roll rule: size, age (``segment.ms`` minus jitter), full indexes, or an
         offset that cannot be stored relative to the base offset."""
+        size = self.log.size
         return (
-            self.size > config.segment_bytes - append_bytes
+            size > config.segment_bytes - append_bytes
             or (
-                self.size > 0
+                size > 0
                 and self._time_waited_for_roll(now_ms, append_max_timestamp)
                 > config.segment_ms - self.roll_jitter_ms
             )
