@@ -16,9 +16,11 @@ to the metadata quorum, as in Kafka.
 is sooner; flushes when a log's policy, a roll or a leader epoch
 change asks for one, checked every ``flush_check_interval_ms`` and on every log change;
 checkpoints every ``checkpoint_interval_ms`` and soon after a truncation or a new log
-start offset; removal of deleted segments when their delay passes. Every fsync and file
-removal runs in a worker thread. ``close`` (blocking) flushes and closes every log,
-writes the checkpoints and the clean-shutdown marker.
+start offset; removal of deleted segments when their delay passes; and, when
+``cleaner_config.enabled``, the log cleaner (``cleaner.LogCleaner``) for compacted logs,
+bounded by ``high_watermark``. Every fsync and file removal runs in a worker thread.
+``close`` (blocking) flushes and closes every log, writes the checkpoints and the
+clean-shutdown marker.
 
 Concurrency: owned by one trio task tree; logs are appended to by the same event loop.
 Time for decisions comes from ``clock_ms`` (wall-clock milliseconds by default); waiting
@@ -43,6 +45,7 @@ from klog.segment.checkpoint import (
     fsync_dir,
     write_atomically,
 )
+from klog.segment.cleaner import CleanerConfig, LogCleaner
 from klog.segment.config import LogConfig
 from klog.segment.errors import KafkaStorageError
 from klog.segment.filenames import (
@@ -84,6 +87,7 @@ class LogManager:
         flush_check_interval_ms: int = 1_000,
         checkpoint_interval_ms: int = 60_000,
         skip_topics: Iterable[str] = (METADATA_TOPIC,),
+        cleaner_config: CleanerConfig | None = None,
     ) -> None:
         if not log_dirs:
             raise ValueError("log.dirs is empty")
@@ -106,6 +110,15 @@ class LogManager:
         self._closed = False
         for log_dir in self.log_dirs:
             self._load_dir(log_dir)
+        # Log compaction (klog.segment.cleaner); reads cleaner-offset-checkpoint.
+        self.cleaner = LogCleaner(
+            cleaner_config or CleanerConfig(),
+            self.log_dirs,
+            lambda: self._logs,
+            self.log_dir_of,
+            clock_ms,
+            high_watermark,
+        )
 
     # -- loading -------------------------------------------------------------------------
 
@@ -205,6 +218,7 @@ class LogManager:
         log = self._logs.pop(tp)
         del self._dir_of[tp]
         self._flush_locks.pop(log, None)
+        self.cleaner.forget(tp)
         target = log.dir.with_name(f"{log.dir.name}.{uuid.uuid4().hex}{DELETE_DIR_SUFFIX}")
         log.dir.rename(target)
         self._pending_dirs.append((self._clock() + log.config.file_delete_delay_ms, target))
@@ -263,12 +277,15 @@ class LogManager:
     # -- background schedules ------------------------------------------------------------
 
     async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
-        """Run retention, flush, checkpoint and deletion schedules until cancelled."""
+        """Run retention, flush, checkpoint, deletion and cleaner schedules until
+        cancelled."""
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._retention_loop)
             nursery.start_soon(self._flush_loop)
             nursery.start_soon(self._checkpoint_loop)
             nursery.start_soon(self._deletion_loop)
+            if self.cleaner.config.enabled:
+                nursery.start_soon(self.cleaner.run)
             task_status.started()
 
     def run_retention(self) -> tuple[int, int | None]:
