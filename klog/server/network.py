@@ -27,7 +27,6 @@ from klog.wire import CLOSED, NEED_DATA, ErrorCode, ProtocolError, ServerConnect
 
 log = logging.getLogger(__name__)
 
-RECEIVE_CHUNK = 256 * 1024
 API_VERSIONS_KEY = 18
 
 Handler = Callable[[Any, "ClientInfo"], Awaitable[Any]]
@@ -117,6 +116,7 @@ async def serve_connection(
     host, port = stream.socket.getpeername()[:2]
     client = ClientInfo(host, port)
     conn = ServerConnection(max_frame_bytes=max_frame_bytes)
+    sock = stream.socket
     try:
         async with stream:
             while True:
@@ -130,7 +130,9 @@ async def serve_connection(
                     drain.register(scope)
                     try:
                         with scope:
-                            conn.receive_data(await stream.receive_some(RECEIVE_CHUNK))
+                            # recv_into the connection's buffer: a large produce frame
+                            # is written by the kernel straight into its own bytearray.
+                            conn.received(await sock.recv_into(conn.receive_buffer()))
                     finally:
                         drain.unregister(scope)
                     if scope.cancelled_caught:

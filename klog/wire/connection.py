@@ -49,6 +49,9 @@ _BYTES_LIKE = (bytes, bytearray, memoryview)
 _PRODUCE_KEY = 0
 # Past this many consumed bytes the receive buffer is compacted.
 _COMPACT_AFTER = 1 << 16
+# Frames this large are assembled in a buffer of their own, received into directly.
+_OWN_BUFFER_AT = 1 << 16
+_SCRATCH_BYTES = 1 << 16
 
 
 class Sentinel:
@@ -101,9 +104,16 @@ class Response:
 
 
 class _Frames:
-    """Splits a byte stream into size-prefixed frames."""
+    """Splits a byte stream into size-prefixed frames.
 
-    __slots__ = ("_buffer", "_eof", "_error", "_max", "_start")
+    Small frames are cut out of a shared buffer. A frame of ``_OWN_BUFFER_AT`` bytes or
+    more gets its own ``bytearray`` as soon as its size prefix arrives; the rest of it is
+    received straight into that buffer (``receive_buffer``/``received``, for
+    ``recv_into``), so bulk data is copied once, by the kernel. Frames are returned as
+    writable ``bytearray`` objects, so a broker may patch record batches in place.
+    """
+
+    __slots__ = ("_buffer", "_eof", "_error", "_filled", "_frame", "_max", "_scratch", "_start")
 
     def __init__(self, max_frame_bytes: int) -> None:
         self._buffer = bytearray()
@@ -111,44 +121,88 @@ class _Frames:
         self._eof = False
         self._error: str | None = None
         self._max = max_frame_bytes
+        self._frame: bytearray | None = None
+        self._filled = 0
+        self._scratch = bytearray(_SCRATCH_BYTES)
 
-    def feed(self, data: bytes) -> None:
+    def feed(self, data: Any) -> None:
         if self._eof:
             raise RuntimeError("receive_data() called after EOF")
-        if data:
-            self._buffer += data
-        else:
+        if not data:
             self._eof = True
+            return
+        frame = self._frame
+        if frame is not None:
+            take = min(len(data), len(frame) - self._filled)
+            frame[self._filled : self._filled + take] = memoryview(data)[:take]
+            self._filled += take
+            if take == len(data):
+                return
+            data = memoryview(data)[take:]
+        self._buffer += data
+
+    def receive_buffer(self) -> memoryview:
+        """Where the next bytes from the socket should be written: the unfilled part of
+        the frame being assembled, else a scratch area (``received`` then moves them)."""
+        if self._eof:
+            raise RuntimeError("receive_buffer() called after EOF")
+        if self._frame is not None:
+            return memoryview(self._frame)[self._filled :]
+        return memoryview(self._scratch)
+
+    def received(self, count: int) -> None:
+        """``count`` bytes were written into the last ``receive_buffer`` (0 = EOF)."""
+        if count == 0:
+            self._eof = True
+        elif self._frame is not None:
+            self._filled += count
+        else:
+            with memoryview(self._scratch) as view:
+                self._buffer += view[:count]
 
     def fail(self, message: str) -> ProtocolError:
         self._error = message
         return ProtocolError(message)
 
-    def next_frame(self) -> bytes | Sentinel:
+    def next_frame(self) -> bytearray | Sentinel:
         if self._error is not None:
             raise ProtocolError(self._error)
+        frame = self._frame
+        if frame is not None:
+            if self._filled < len(frame):
+                return CLOSED if self._eof else NEED_DATA
+            self._frame = None
+            return frame
         buffer, start = self._buffer, self._start
         available = len(buffer) - start
-        if available >= 4:
-            (size,) = _INT32.unpack_from(buffer, start)
-            if size < 0 or size > self._max:
-                raise self.fail(f"frame size {size} is outside 0..{self._max}")
-            if available >= 4 + size:
-                end = start + 4 + size
-                # One copy (slicing the bytearray first would make two); the view is
-                # released before the buffer is resized below.
-                with memoryview(buffer) as view:
-                    frame = bytes(view[start + 4 : end])
-                if end == len(buffer):
-                    buffer.clear()
-                    self._start = 0
-                elif end > _COMPACT_AFTER:
-                    del buffer[:end]
-                    self._start = 0
-                else:
-                    self._start = end
-                return frame
+        if available < 4:
+            return CLOSED if self._eof else NEED_DATA
+        (size,) = _INT32.unpack_from(buffer, start)
+        if size < 0 or size > self._max:
+            raise self.fail(f"frame size {size} is outside 0..{self._max}")
+        end = start + 4 + size
+        if available >= 4 + size:
+            frame = buffer[start + 4 : end]
+            self._consume(end)
+            return frame
+        if size >= _OWN_BUFFER_AT and not self._eof:
+            frame = bytearray(size)
+            have = available - 4
+            frame[:have] = memoryview(buffer)[start + 4 :]
+            self._frame, self._filled = frame, have
+            self._consume(len(buffer))
         return CLOSED if self._eof else NEED_DATA
+
+    def _consume(self, end: int) -> None:
+        buffer = self._buffer
+        if end == len(buffer):
+            buffer.clear()
+            self._start = 0
+        elif end > _COMPACT_AFTER:
+            del buffer[:end]
+            self._start = 0
+        else:
+            self._start = end
 
 
 def _decode_body(cls: type[Message], frame: bytes, offset: int, version: int) -> Message:
@@ -178,6 +232,15 @@ class ServerConnection:
 
     def receive_data(self, data: bytes) -> None:
         self._frames.feed(data)
+
+    def receive_buffer(self) -> memoryview:
+        """A writable buffer for the next ``recv_into``; report the count to ``received``.
+        Large request frames are received straight into their own buffer this way."""
+        return self._frames.receive_buffer()
+
+    def received(self, count: int) -> None:
+        """``count`` bytes were written into ``receive_buffer()``; 0 means EOF."""
+        self._frames.received(count)
 
     def next_event(self) -> Request | Sentinel:
         frame = self._frames.next_frame()

@@ -316,3 +316,75 @@ def test_eof_in_the_middle_of_a_frame_closes() -> None:
     server.receive_data(b"")
     assert isinstance(server.next_event(), Request)
     assert server.next_event() is CLOSED
+
+
+@given(
+    sizes=st.lists(st.sampled_from([0, 10, 5000, 70_000, 300_000]), min_size=1, max_size=6),
+    chunk=st.integers(min_value=1, max_value=200_000),
+)
+@settings(max_examples=40, deadline=None)
+def test_receive_into_buffers_assembles_frames_in_order(sizes: list[int], chunk: int) -> None:
+    """The recv_into path: bytes written into receive_buffer() in arbitrary amounts come
+    out as the same frames, in order, as writable bytearrays."""
+    from klog.wire import ProduceRequest
+
+    client = ClientConnection("recv-into")
+    bodies, stream = [], b""
+    for size in sizes:
+        body = ProduceRequest(
+            acks=1,
+            timeout_ms=1000,
+            topic_data=[
+                ProduceRequest.TopicProduceData(
+                    name="t",
+                    partition_data=[
+                        ProduceRequest.PartitionProduceData(index=0, records=bytes(size))
+                    ],
+                )
+            ],
+        )
+        bodies.append(body)
+        stream += client.send_request(body, 9)[1]
+    server = ServerConnection()
+    received, position = [], 0
+    while position < len(stream):
+        target = server.receive_buffer()
+        count = min(chunk, len(target), len(stream) - position)
+        target[:count] = stream[position : position + count]
+        target.release()
+        server.received(count)
+        position += count
+        received.extend(requests_of(server))
+    assert [r.body for r in received] == bodies
+    for request in received:
+        records = request.body.topic_data[0].partition_data[0].records
+        assert not records.readonly  # the broker patches batches in place
+
+
+def test_a_large_frame_is_received_into_its_own_buffer() -> None:
+    from klog.wire import ProduceRequest
+
+    body = ProduceRequest(
+        acks=1,
+        timeout_ms=1,
+        topic_data=[
+            ProduceRequest.TopicProduceData(
+                name="t",
+                partition_data=[
+                    ProduceRequest.PartitionProduceData(index=0, records=b"x" * 500_000)
+                ],
+            )
+        ],
+    )
+    data = ClientConnection("big").send_request(body, 9)[1]
+    server = ServerConnection()
+    server.receive_data(data[:1000])
+    assert server.next_event() is NEED_DATA
+    target = server.receive_buffer()
+    # After the size prefix, the rest of the frame has a buffer of exactly its size.
+    assert len(target) == len(data) - 1000
+    target[:] = data[1000:]
+    target.release()
+    server.received(len(data) - 1000)
+    (request,) = requests_of(server)
+    assert request.body == body
