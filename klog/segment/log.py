@@ -662,10 +662,8 @@ class Log:
         truncated since ``generation`` or ``old`` is no longer a run of inactive
         segments of it; the caller then discards ``new``. Blocking (one directory
         fsync): the cost of keeping the swap atomic."""
-        if not old or new.base_offset != old[0].base_offset:
-            raise ValueError(f"{new} does not start where {old[:1]} does")
-        if new.next_offset > old[-1].next_offset:
-            raise ValueError(f"{new} reaches past {old[-1]}")
+        if not old:
+            raise ValueError("no segments to replace")
         start = next((i for i, s in enumerate(self._segments) if s is old[0]), len(self._segments))
         end = start + len(old)
         # The active segment (the last) is never replaced.
@@ -676,6 +674,8 @@ class Log:
             or any(a is not b for a, b in zip(current, old, strict=True))
         ):
             raise ValueError(f"{self.dir.name} changed while its segments were being cleaned")
+        if new.base_offset != old[0].base_offset or new.next_offset > old[-1].next_offset:
+            raise ValueError(f"{new} does not cover the range of {old[0]}..{old[-1]}")
         now_ms = wall_clock_ms() if now_ms is None else now_ms
         try:
             new.change_file_suffixes(CLEANED_SUFFIX, SWAP_SUFFIX)
