@@ -553,15 +553,22 @@ CARRY_CONFIG = replace(COMPACT, segment_bytes=600)
 
 
 def carry_log(tmp_path: Path, name: str) -> Log:
-    """Six ~100-byte batches per segment: S0 keeps only a0, S1 keeps nothing, S2 keeps
-    everything but does not fit beside S0's output, S3 rewrites the x keys."""
+    """~100-byte batches: S0 (6 batches) keeps only a0; S1 (3 batches) keeps nothing and
+    fits beside S0's output; S2 (6 batches) keeps everything and does not fit there;
+    S3 rewrites the x keys."""
     log = open_log(tmp_path, CARRY_CONFIG, name=name)
-    keys = [b"a0", b"x0", b"x1", b"x2", b"x3", b"x4"]
-    keys += [b"x%d" % i for i in range(6)] + [b"b%d" % i for i in range(6)]
-    keys += [b"x%d" % i for i in range(6)] + [b"c0"]
-    for key in keys:
-        put(log, (key, b"v" * 28))
-    assert [s.base_offset for s in log.segments] == [0, 6, 12, 18, 24]
+    layout = [
+        [b"a0", b"x0", b"x1", b"x2", b"x3", b"x4"],
+        [b"x0", b"x1", b"x2"],
+        [b"b%d" % i for i in range(6)],
+        [b"x%d" % i for i in range(6)],
+        [b"c0"],
+    ]
+    for keys in layout:
+        for key in keys:
+            put(log, (key, b"v" * 28))
+        log.roll(1_000)
+    assert [s.base_offset for s in log.segments] == [0, 6, 9, 15, 21, 22]
     return log
 
 
@@ -575,7 +582,7 @@ def test_a_segment_that_keeps_nothing_never_ends_a_group(tmp_path: Path) -> None
         log.replace_segments(group.old, group.new, job.generation)
         job.swapped(group)
     # S1 is carried into the second group, so each swap's range covers what it replaces.
-    assert groups == [([0], 1), ([6, 12], 18)]
+    assert groups == [([0], 1), ([6, 9], 15)]
     assert all(bases[-1] < next_offset for bases, next_offset in groups)
 
 
