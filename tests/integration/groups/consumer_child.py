@@ -116,7 +116,10 @@ def run_kafka_python(config: dict[str, Any]) -> None:
     )
     consumer.subscribe(config["topics"], listener=Listener())
     while not stop.is_set():
-        for tp, messages in consumer.poll(200).items():
+        # kafka-python 3.0.12 loses a rebalance whose SyncGroup answer arrives after a
+        # poll timed out (the member then never heartbeats again), so poll long enough
+        # for a rebalance to finish inside one call; records still return at once.
+        for tp, messages in consumer.poll(3000).items():
             for message in messages:
                 emit(
                     e="record",

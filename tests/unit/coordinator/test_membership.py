@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from klog.coordinator import GroupMetadataRecord, GroupState
+from klog.wire import JoinGroupRequest
 from klog.wire.errors import ErrorCode as E
 
 
@@ -27,6 +28,23 @@ def test_two_step_join_then_sync_makes_a_stable_group(driver) -> None:
     created, assigned = driver.log
     assert (created.value.generation, created.value.members) == (0, [])  # the new group
     assert assigned == GroupMetadataRecord("g", group.to_record_value({member_id: b"assignment"}))
+
+
+def test_results_carry_the_next_deadline(driver) -> None:
+    request = JoinGroupRequest(
+        group_id="g",
+        session_timeout_ms=10_000,
+        rebalance_timeout_ms=30_000,
+        member_id="",
+        protocol_type="consumer",
+        protocols=[JoinGroupRequest.JoinGroupRequestProtocol(name="range", metadata=b"")],
+    )
+    result = driver.shard.join_group(
+        request, version=3, client_id="c", client_host="/h", waiter=1, now_ms=driver.now
+    )
+    assert result.replies == []  # parked
+    assert result.deadline_ms == driver.now + 3_000  # group.initial.rebalance.delay.ms
+    assert result.deadline_ms == driver.shard.next_deadline()
 
 
 def test_join_before_v4_needs_no_member_id_round_trip(driver) -> None:
