@@ -99,10 +99,6 @@ class Result:
     ) -> None:
         self.writes.append(Write(records, on_written, on_failed))
 
-    def extend(self, other: Result) -> None:
-        self.replies.extend(other.replies)
-        self.writes.extend(other.writes)
-
 
 def append_error_to_response_error(code: int) -> int:
     """Kafka's mapping of a failed ``__consumer_offsets`` append to what clients get."""
@@ -148,9 +144,6 @@ class _Timers:
 
     def cancel(self, key: TimerKey) -> None:
         self._entries.pop(key, None)
-
-    def __contains__(self, key: TimerKey) -> bool:
-        return key in self._entries
 
     def next_deadline(self) -> int | None:
         while self._heap:
