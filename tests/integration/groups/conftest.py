@@ -21,6 +21,8 @@ import confluent_kafka
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from klog.wire import ConsumerProtocolSubscription
+from klog.wire.versioned import encode_versioned
 from tests.integration.conftest import KlogNode, wait_for
 
 CHILD = Path(__file__).with_name("consumer_child.py")
@@ -122,6 +124,11 @@ def members() -> Iterator[Callable[..., Member]]:
     yield spawn
     for member in started:
         member.kill()
+
+
+def subscription_bytes(*topics: str) -> bytes:
+    """JoinGroup metadata of a consumer subscribing to ``topics``."""
+    return encode_versioned(ConsumerProtocolSubscription(topics=list(topics)), 0)
 
 
 def unique(prefix: str) -> str:
