@@ -146,6 +146,13 @@ class GroupCoordinator:
             del self._partitions[coordinated.partition.index]
         if was_active:
             self._deliver(coordinated, coordinated.shard.on_unloaded())
+        queued = []
+        while True:
+            try:
+                queued.append(coordinated.receive.receive_nowait())
+            except (trio.WouldBlock, trio.EndOfChannel):
+                break
+        self._fail(coordinated, queued, ErrorCode.NOT_LEADER_OR_FOLLOWER)
         log.info("stopped coordinating %s", coordinated.partition)
 
     # -- the jobs of one partition ---------------------------------------------------------
@@ -194,15 +201,16 @@ class GroupCoordinator:
         )
 
     async def _writer(self, coordinated: _Coordinated) -> None:
-        async with coordinated.receive:
-            async for first in coordinated.receive:
-                batch = [first]
-                while True:
-                    try:
-                        batch.append(coordinated.receive.receive_nowait())
-                    except trio.WouldBlock:
-                        break
-                await self._append(coordinated, batch)
+        # The receive side stays open when the writer is cancelled: unloading drains
+        # what is still queued and answers it.
+        async for first in coordinated.receive:
+            batch = [first]
+            while True:
+                try:
+                    batch.append(coordinated.receive.receive_nowait())
+                except (trio.WouldBlock, trio.EndOfChannel):
+                    break
+            await self._append(coordinated, batch)
 
     async def _append(self, coordinated: _Coordinated, writes: list[Write]) -> None:
         partition = coordinated.partition
@@ -216,14 +224,18 @@ class GroupCoordinator:
             await partition.append_records_as_leader(
                 buf, required_acks=-1, timeout_ms=self.config.offsets_commit_timeout_ms
             )
-        except Exception as exc:
-            code = self._error_code_for(exc)
-            if code == ErrorCode.UNKNOWN_SERVER_ERROR:
-                log.exception("writing to %s failed", partition)
-            now = self._clock()
-            for write in writes:
-                if write.on_failed is not None:
-                    self._deliver(coordinated, write.on_failed(code, now))
+        except BaseException as exc:
+            if isinstance(exc, trio.Cancelled):
+                # The node is stopping: whether the append happened is unknown, so the
+                # requests hear it failed (a retried commit is harmless).
+                code = ErrorCode.NOT_LEADER_OR_FOLLOWER
+            else:
+                code = self._error_code_for(exc)
+                if code == ErrorCode.UNKNOWN_SERVER_ERROR:
+                    log.exception("writing to %s failed", partition)
+            self._fail(coordinated, writes, code)
+            if not isinstance(exc, Exception):
+                raise
             return
         now = self._clock()
         for write in writes:
@@ -231,6 +243,12 @@ class GroupCoordinator:
                 self._deliver(coordinated, coordinated.shard.replay(record, now))
             if write.on_written is not None:
                 self._deliver(coordinated, write.on_written(now))
+
+    def _fail(self, coordinated: _Coordinated, writes: list[Write], code: int) -> None:
+        now = self._clock()
+        for write in writes:
+            if write.on_failed is not None:
+                self._deliver(coordinated, write.on_failed(code, now))
 
     async def _timers(self, coordinated: _Coordinated) -> None:
         shard = coordinated.shard
@@ -257,11 +275,7 @@ class GroupCoordinator:
             try:
                 coordinated.send.send_nowait(write)
             except trio.ClosedResourceError:
-                if write.on_failed is not None:
-                    self._deliver(
-                        coordinated,
-                        write.on_failed(ErrorCode.NOT_LEADER_OR_FOLLOWER, self._clock()),
-                    )
+                self._fail(coordinated, [write], ErrorCode.NOT_LEADER_OR_FOLLOWER)
         deadline = coordinated.shard.next_deadline()
         asleep = coordinated.sleeping_until_ms
         if deadline is not None and (asleep is None or deadline < asleep):

@@ -53,7 +53,7 @@ class Node:
     coordinator: GroupCoordinator
     epoch: int = 0
 
-    def lead(self, partitions: int = 1, leader: int = NODE) -> None:
+    def lead(self, partitions: int = 1, leader: int = NODE, isr: tuple[int, ...] = (NODE,)) -> None:
         """Publish a leadership change, as the node does from the metadata image."""
         self.epoch += 1
         for p in range(partitions):
@@ -64,7 +64,7 @@ class Node:
                     topic_id=TOPIC_ID,
                     partition=p,
                     replicas=(NODE, 2),
-                    isr=(NODE,),
+                    isr=isr,
                     leader=leader,
                     leader_epoch=self.epoch,
                     partition_epoch=self.epoch,
@@ -373,5 +373,81 @@ def test_a_repeated_leadership_notice_keeps_the_loaded_state(tmp_path: Path) -> 
             n.coordinator.on_become_leader(partition)
             shard = n.coordinator.shard_for("warm-up")  # still active, not reloading
             assert shard.fetch_offsets("warm-up", None)[1][0][0] == "t"
+
+    run(main)
+
+
+def test_a_commit_in_flight_when_the_node_stops_is_answered_truthfully(tmp_path: Path) -> None:
+    async def main() -> None:
+        answers = []
+
+        async def commit(coordinator: GroupCoordinator) -> None:
+            request = commit_request("", -1, 2, "")
+            answers.append(await coordinator.commit_offsets(request, version=8))
+
+        # flush.messages=1: every append waits for an fsync in a worker thread.
+        async with (
+            trio.open_nursery() as outer,
+            node(tmp_path, topic_config=LogConfig(flush_messages=1)) as n,
+        ):
+            n.lead()
+            await wait_active(n.coordinator)
+            outer.start_soon(commit, n.coordinator)
+            await trio.sleep(0.001)  # the commit's append is in its fsync; the node stops
+            assert answers == []
+        # The fsync finished, so the commit is durable and is acknowledged as such.
+        assert answers[0].topics[0].partitions[0].error_code == E.NONE
+        async with node(tmp_path) as n:
+            n.lead()
+            await wait_active(n.coordinator)
+            _, [(_, [(_, committed)])] = n.coordinator.fetch_offsets("g", [("t", [0])])
+            assert committed.offset == 2
+
+    run(main)
+
+
+@pytest.mark.parametrize("how", ["resign", "stop"])
+def test_losing_the_partition_answers_the_commit_in_flight_and_the_queued_ones(
+    tmp_path: Path, how: str
+) -> None:
+    async def main() -> None:
+        answers: dict[int, int] = {}
+
+        async def commit(coordinator: GroupCoordinator, offset: int) -> None:
+            response = await coordinator.commit_offsets(
+                commit_request("", -1, offset, ""), version=8
+            )
+            answers[offset] = response.topics[0].partitions[0].error_code
+
+        # Holding every worker-thread token parks the first append (its fsync needs a
+        # thread) at a checkpoint, deterministically, even on the MockClock.
+        limiter = trio.to_thread.current_default_thread_limiter()
+        borrowers = [object() for _ in range(int(limiter.total_tokens))]
+        for borrower in borrowers:
+            limiter.acquire_on_behalf_of_nowait(borrower)
+        try:
+            async with trio.open_nursery() as outer, node(tmp_path) as n:
+                n.lead()
+                await wait_active(n.coordinator)
+                outer.start_soon(commit, n.coordinator, 1)
+                await trio.sleep(0.001)  # commit 1's append waits for a thread...
+                outer.start_soon(commit, n.coordinator, 2)
+                await trio.sleep(0.001)  # ...and commit 2 is queued behind it
+                assert answers == {}
+                if how == "resign":
+                    n.lead(leader=2)
+                    await trio.testing.wait_all_tasks_blocked()
+                    assert answers == {2: E.NOT_COORDINATOR}  # at once, not after commit 1
+                    for borrower in borrowers:
+                        limiter.release_on_behalf_of(borrower)
+                    borrowers.clear()
+                # (otherwise leaving the block stops the coordinator)
+        finally:
+            for borrower in borrowers:
+                limiter.release_on_behalf_of(borrower)
+        # A resigned leader still finishes the append it had started (and it is durable);
+        # a stopped node cannot tell, so it says the coordinator moved.
+        first = E.NONE if how == "resign" else E.NOT_COORDINATOR
+        assert answers == {1: first, 2: E.NOT_COORDINATOR}
 
     run(main)
