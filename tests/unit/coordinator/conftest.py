@@ -264,6 +264,69 @@ class Driver:
         return members, generation
 
 
+class Client:
+    """A consumer's side of the protocol: join, sync, then heartbeat; rejoin when told."""
+
+    def __init__(self, group: str, instance: str | None) -> None:
+        self.group = group
+        self.instance = instance
+        self.member_id = ""
+        self.generation = -1
+        self.leader = ""
+        self.members: list[str] = []
+        self.phase = "join"  # join -> sync -> heartbeat
+        self.pending: tuple[str, int] | None = None
+        self.errors: list[int] = []  # every error it was answered
+
+    def act(self, driver: Driver) -> int | None:
+        """Send the next request; returns its waiter if it may wait."""
+        if self.pending is not None:
+            return None
+        if self.phase == "join":
+            waiter = driver.join(self.group, self.member_id, instance=self.instance, version=5)
+        elif self.phase == "sync":
+            mine = self.member_id == self.leader
+            assignments = {m: m.encode() for m in self.members} if mine else None
+            waiter = driver.sync(
+                self.group, self.member_id, self.generation, assignments, instance=self.instance
+            )
+        else:
+            code = driver.heartbeat(self.group, self.member_id, self.generation, self.instance)
+            self._error(code)
+            return None
+        self.pending = (self.phase, waiter)
+        return waiter
+
+    def absorb(self, driver: Driver) -> None:
+        if self.pending is None or driver.waiting(self.pending[1]):
+            return
+        kind, waiter = self.pending
+        self.pending = None
+        answer = driver.answer(waiter)
+        if kind == "join" and answer.error_code == ErrorCode.MEMBER_ID_REQUIRED:
+            self.member_id = answer.member_id
+        elif kind == "join" and answer.error_code == ErrorCode.NONE:
+            self.member_id, self.generation = answer.member_id, answer.generation_id
+            self.leader = answer.leader
+            self.members = [m.member_id for m in answer.members]
+            self.phase = "sync"
+        elif kind == "sync" and answer.error_code == ErrorCode.NONE:
+            self.phase = "heartbeat"
+        else:
+            self._error(answer.error_code)
+
+    def _error(self, code: int) -> None:
+        if code == ErrorCode.NONE:
+            return
+        self.errors.append(code)
+        if code in (ErrorCode.UNKNOWN_MEMBER_ID, ErrorCode.FENCED_INSTANCE_ID):
+            self.member_id = ""
+        self.phase = "join"
+
+    def restart(self) -> None:
+        self.member_id, self.phase, self.pending = "", "join", None
+
+
 @pytest.fixture
 def driver() -> Driver:
     return Driver()
