@@ -150,6 +150,9 @@ class Node:
                 for listener in listeners:
                     await listener.aclose()
                 drain.start()
+                # Parked JoinGroup/SyncGroup answer NOT_COORDINATOR now instead of
+                # holding the drain for the whole grace period.
+                self.group_coordinator.close()
                 connections.cancel_scope.deadline = trio.current_time() + SHUTDOWN_GRACE_S
             services.cancel_scope.cancel()
         await self.log_manager.aclose()
