@@ -21,9 +21,11 @@ own ``klog-server`` subprocess on a temp data dir (``--override`` for the group 
    until the survivors hold assignments that cover the topic again.
 3. Commits: raw ``klog.wire`` OffsetCommit v8 requests (``generation -1``, the "simple"
    group path, sync: one request in flight per connection), each for 3 partitions with a
-   new offset, from N threads with a connection each, to one group (one coordinator
-   shard) and to one group per connection (spread over shards). Reports commits/s,
-   per-commit latency p50/p99 and the broker's CPU use (one trio loop: 100 % = one core).
+   new offset, over N connections driven by one selector loop, to one group (one
+   coordinator shard) and to one group per connection (spread over shards); afterwards
+   OffsetFetch must return the last offsets committed. Reports commits/s, per-commit
+   latency p50/p99, and the CPU used by the broker (one trio loop: 100 % = one core), by
+   the load generator and by every other process on the machine.
 
 All clock readings are ``time.monotonic()`` (system-wide on Linux, so comparable across
 the member processes).
@@ -66,6 +68,18 @@ FIND_COORDINATOR_VERSION = 3
 LIST_GROUPS_VERSION = 4
 PARTITIONS_PER_COMMIT = 3
 DEADLINE_S = 120.0
+
+JOIN_NOTE = """
+With a delay, the first join starts a wait of one delay, extended by one more delay each
+time members joined during the last one (Kafka's InitialDelayedJoin): members that join
+together are Stable after about 2 x delay. Without it, the first members form a
+generation at once; later joiners interrupt it (SyncGroup answers REBALANCE_IN_PROGRESS)
+and librdkafka (debug=cgrp) waits about 2 s before rejoining after that error."""
+
+RECOVERY_NOTE = """
+The killed member's session expires 6 s after its last heartbeat; survivors learn of the
+rebalance from their next heartbeat answer, then rejoin and sync at once.
+"""
 
 
 # -- the member process ------------------------------------------------------------------
@@ -334,7 +348,7 @@ class GroupTrial:
     first_join_to_stable: float
     last_join_to_stable: float
     join_spread: float
-    generations: int
+    assignments: int  # the most on_assign calls any member saw
     kill_to_rebalance: float
     kill_to_recovered: float
 
@@ -393,7 +407,7 @@ def group_trial(bootstrap: str, members_n: int, partitions: int, heartbeat_ms: i
         state, count = describe(bootstrap, group)
         if (state, count) != ("STABLE", members_n):
             raise RuntimeError(f"group {group} is {state} with {count} members after the join")
-        generations = max(len(m.of("assign")) for m in members)
+        assignments = max(len(m.of("assign")) for m in members)
 
         victim, survivors = members[-1], members[:-1]
         killed = time.monotonic()
@@ -408,7 +422,7 @@ def group_trial(bootstrap: str, members_n: int, partitions: int, heartbeat_ms: i
             first_join_to_stable=stable - min(joins),
             last_join_to_stable=stable - max(joins),
             join_spread=max(joins) - min(joins),
-            generations=generations,
+            assignments=assignments,
             kill_to_rebalance=rebalance_seen - killed,
             kill_to_recovered=recovered - killed,
         )
@@ -684,7 +698,7 @@ def groups_section(work: Path, args: argparse.Namespace) -> None:
                         spread([t.last_join_to_stable for t in trials]),
                         spread([t.first_join_to_stable for t in trials]),
                         f"{max(t.join_spread for t in trials) * 1000:.0f}",
-                        "/".join(str(t.generations) for t in trials),
+                        "/".join(str(t.assignments) for t in trials),
                     ]
                 )
                 recovery_rows.append(
@@ -705,11 +719,12 @@ def groups_section(work: Path, args: argparse.Namespace) -> None:
                 "last join -> Stable",
                 "first join -> Stable",
                 "join spread ms (max)",
-                "assignments per member",
+                "on_assign calls (max per trial)",
             ],
             join_rows,
         )
     )
+    print(JOIN_NOTE)
     print(
         f"\n### one of {args.members} members SIGKILLed, session.timeout.ms={SESSION_TIMEOUT_MS}\n"
     )
@@ -724,7 +739,7 @@ def groups_section(work: Path, args: argparse.Namespace) -> None:
             recovery_rows,
         )
     )
-    print()
+    print(RECOVERY_NOTE)
 
 
 def commits_section(work: Path, args: argparse.Namespace) -> None:
