@@ -23,11 +23,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from klog.wire import (
-    CLOSED,
     REQUESTS,
     ApiVersionsRequest,
     ApiVersionsResponse,
-    ClientConnection,
     CreateTopicsRequest,
     ErrorCode,
     FetchRequest,
@@ -35,11 +33,11 @@ from klog.wire import (
     MetadataRequest,
     ProduceRequest,
     RequestHeader,
-    Response,
     build_batch,
     request_header_version,
 )
 from klog.wire.records import ATTRIBUTES_POS, BATCH_HEADER_SIZE
+from tests.integration.wire_client import WireConnection
 
 TIMEOUT_S = 10.0
 CREATE_TOPICS_VERSION = 7
@@ -47,56 +45,6 @@ PRODUCE_VERSION = 9
 FETCH_VERSION = 12
 LIST_OFFSETS_VERSION = 7
 LATEST = -1
-
-
-class WireClient:
-    """A blocking socket speaking Kafka framing through ``klog.wire.ClientConnection``.
-
-    Every receive has a deadline (the socket timeout), so a broker that neither answers
-    nor closes fails the test instead of hanging it.
-    """
-
-    def __init__(self, bootstrap: str) -> None:
-        host, port = bootstrap.rsplit(":", 1)
-        self.sock = socket.create_connection((host, int(port)), timeout=TIMEOUT_S)
-        self.conn = ClientConnection(client_id="bad-input")
-
-    def close(self) -> None:
-        self.sock.close()
-
-    def send_raw(self, data: bytes) -> None:
-        self.sock.sendall(data)
-
-    def request(self, body, version: int):
-        _, data = self.conn.send_request(body, version)
-        self.sock.sendall(data)
-        while True:
-            event = self.conn.next_event()
-            if isinstance(event, Response):
-                return event.body
-            if event is CLOSED:
-                raise ConnectionError("broker closed the connection instead of answering")
-            self.conn.receive_data(self.sock.recv(1 << 20))
-
-    def closed_by_broker(self) -> bool:
-        """Wait up to the deadline for the broker to close; False if it sent bytes instead
-        or kept the connection open."""
-        try:
-            return self.sock.recv(1 << 16) == b""
-        except ConnectionResetError:
-            return True
-        except TimeoutError:
-            return False
-
-    def receive_frame(self) -> bytes:
-        """One raw response frame (without its size prefix)."""
-        data = b""
-        while len(data) < 4 or len(data) < 4 + struct.unpack_from(">i", data)[0]:
-            chunk = self.sock.recv(1 << 16)
-            if not chunk:
-                raise ConnectionError(f"broker closed after {len(data)} bytes of a frame")
-            data += chunk
-        return data[4:]
 
 
 def frame(api_key: int, version: int, body: bytes, correlation_id: int = 1) -> bytes:
@@ -117,16 +65,16 @@ def api_versions_frame() -> bytes:
 @pytest.fixture
 def bystander(klog_node):
     """A connection opened before the bad input, proven to work first."""
-    client = WireClient(klog_node.bootstrap)
+    client = WireConnection(klog_node.bootstrap, TIMEOUT_S)
     assert client.request(ApiVersionsRequest(), 0).error_code == 0
     yield client
     client.close()
 
 
-def assert_still_serving(node, bystander: WireClient) -> None:
+def assert_still_serving(node, bystander: WireConnection) -> None:
     assert node.proc.poll() is None, "broker process died:\n" + node.log_text()[-3000:]
     assert bystander.request(ApiVersionsRequest(), 0).error_code == 0
-    fresh = WireClient(node.bootstrap)
+    fresh = WireConnection(node.bootstrap, TIMEOUT_S)
     try:
         response = fresh.request(MetadataRequest(topics=None), 1)
         assert [broker.port for broker in response.brokers] == [node.port]
@@ -135,7 +83,7 @@ def assert_still_serving(node, bystander: WireClient) -> None:
 
 
 def send_and_expect_close(node, data: bytes, *, half_close: bool = True) -> None:
-    client = WireClient(node.bootstrap)
+    client = WireConnection(node.bootstrap, TIMEOUT_S)
     try:
         try:
             client.send_raw(data)
@@ -164,7 +112,7 @@ def test_random_bytes_close_only_their_connection(klog_node, bystander, garbage)
 
 def test_a_megabyte_of_noise_after_a_valid_request(klog_node, bystander) -> None:
     noise = random.Random(4).randbytes(1 << 20)
-    client = WireClient(klog_node.bootstrap)
+    client = WireConnection(klog_node.bootstrap, TIMEOUT_S)
     try:
         client.send_raw(api_versions_frame())
         answer = client.receive_frame()
@@ -199,7 +147,7 @@ def test_body_truncated_inside_its_frame(klog_node, bystander) -> None:
 
 def test_trailing_bytes_after_a_body_are_ignored_as_kafka_does(klog_node, bystander) -> None:
     # Kafka never reads past a body (librdkafka 2.16 relies on it, see klog.wire.connection).
-    client = WireClient(klog_node.bootstrap)
+    client = WireConnection(klog_node.bootstrap, TIMEOUT_S)
     try:
         client.send_raw(frame(18, 0, b"\x00\x01\x02", correlation_id=9))
         answer = client.receive_frame()
@@ -226,7 +174,7 @@ def test_absurd_size_prefix_closes_from_the_prefix_alone(klog_node, bystander, p
 
 def test_socket_request_max_bytes_is_enforced_from_the_prefix(klog_node_factory) -> None:
     node = klog_node_factory({"socket.request.max.bytes": "1000"}).start()
-    bystander = WireClient(node.bootstrap)
+    bystander = WireConnection(node.bootstrap, TIMEOUT_S)
     try:
         # ApiVersions v0 with a long client id: a payload of exactly the limit is served.
         header = RequestHeader(
@@ -261,7 +209,7 @@ def test_api_the_wire_knows_but_the_broker_does_not_serve(klog_node, bystander) 
 def test_api_versions_of_an_unknown_version_gets_a_v0_answer(klog_node, bystander, version):
     # A future client sends its newest body (flexible, like v3+) with a v2 header.
     body = ApiVersionsRequest(client_software_name="future", client_software_version="9").encode(3)
-    client = WireClient(klog_node.bootstrap)
+    client = WireConnection(klog_node.bootstrap, TIMEOUT_S)
     try:
         client.send_raw(frame(18, version, body, correlation_id=77))
         answer = client.receive_frame()
@@ -290,7 +238,7 @@ def test_unsupported_versions_of_other_apis_close(klog_node, bystander, api_key,
 # -- CreateTopics ------------------------------------------------------------------------
 
 
-def create_topic(client: WireClient, name: str, partitions=1, replication=1, configs=None):
+def create_topic(client: WireConnection, name: str, partitions=1, replication=1, configs=None):
     topic = CreateTopicsRequest.CreatableTopic(
         name=name,
         num_partitions=partitions,
@@ -386,7 +334,7 @@ def test_real_client_sees_the_error_codes(klog_node, bystander) -> None:
 # -- Produce and Fetch -------------------------------------------------------------------
 
 
-def produce(client: WireClient, topic: str, records: bytes, version: int = PRODUCE_VERSION):
+def produce(client: WireConnection, topic: str, records: bytes, version: int = PRODUCE_VERSION):
     request = ProduceRequest(
         transactional_id=None,
         acks=1,
@@ -403,7 +351,7 @@ def produce(client: WireClient, topic: str, records: bytes, version: int = PRODU
     return partition
 
 
-def latest_offset(client: WireClient, topic: str) -> int:
+def latest_offset(client: WireConnection, topic: str) -> int:
     request = ListOffsetsRequest(
         replica_id=-1,
         isolation_level=0,
@@ -471,7 +419,7 @@ def test_message_too_large_at_the_boundary(klog_node, bystander) -> None:
 
 def test_broker_message_max_bytes_applies_to_new_topics(klog_node_factory) -> None:
     node = klog_node_factory({"message.max.bytes": "1500"}).start()
-    client = WireClient(node.bootstrap)
+    client = WireConnection(node.bootstrap, TIMEOUT_S)
     try:
         assert create_topic(client, "defaults").error_code == 0
         assert produce(client, "defaults", batch(count=1, value_size=1000)).error_code == 0
@@ -482,7 +430,7 @@ def test_broker_message_max_bytes_applies_to_new_topics(klog_node_factory) -> No
         client.close()
 
 
-def fetch(client: WireClient, topic: str, offset: int):
+def fetch(client: WireConnection, topic: str, offset: int):
     request = FetchRequest(
         replica_id=-1,
         max_wait_ms=0,

@@ -7,69 +7,19 @@ broker closes. Waiting is always a blocking receive with a deadline.
 
 from __future__ import annotations
 
-import socket
 import time
 
 import pytest
 
 from klog.wire import (
-    CLOSED,
     ApiVersionsRequest,
-    ClientConnection,
     CreateTopicsRequest,
     FetchRequest,
-    Response,
 )
+from tests.integration.wire_client import WireConnection
 
 IDLE_MS = 400
 DEADLINE_S = 15.0
-
-
-class Client:
-    """One blocking connection; ``request`` sends and waits for the answer."""
-
-    def __init__(self, bootstrap: str) -> None:
-        host, port = bootstrap.rsplit(":", 1)
-        self.sock = socket.create_connection((host, int(port)), timeout=DEADLINE_S)
-        self.conn = ClientConnection(client_id="connections")
-
-    def send(self, body, version: int) -> None:
-        self.sock.sendall(self.conn.send_request(body, version)[1])
-
-    def answer(self):
-        while True:
-            event = self.conn.next_event()
-            if isinstance(event, Response):
-                return event.body
-            if event is CLOSED:
-                raise ConnectionError("closed by the broker")
-            self.conn.receive_data(self.sock.recv(1 << 16))
-
-    def request(self, body, version: int):
-        self.send(body, version)
-        return self.answer()
-
-    def open_after(self, seconds: float) -> bool:
-        """Receive for ``seconds``: True if the broker neither sent nor closed."""
-        self.sock.settimeout(seconds)
-        try:
-            self.sock.recv(1)
-            return False
-        except TimeoutError:
-            return True
-        finally:
-            self.sock.settimeout(DEADLINE_S)
-
-    def wait_closed(self) -> bool:
-        try:
-            return self.sock.recv(1 << 16) == b""
-        except ConnectionResetError:
-            return True
-        except TimeoutError:
-            return False
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 def long_poll(topic: str, max_wait_ms: int) -> FetchRequest:
@@ -88,7 +38,7 @@ def long_poll(topic: str, max_wait_ms: int) -> FetchRequest:
     )
 
 
-def create_topic(client: Client, name: str) -> None:
+def create_topic(client: WireConnection, name: str) -> None:
     topic = CreateTopicsRequest.CreatableTopic(
         name=name, num_partitions=1, replication_factor=1, assignments=[], configs=[]
     )
@@ -102,11 +52,11 @@ def idle_node(klog_node_factory):
 
 
 def test_idle_connection_is_closed_after_the_timeout(idle_node) -> None:
-    client = Client(idle_node.bootstrap)
+    client = WireConnection(idle_node.bootstrap, DEADLINE_S)
     try:
         assert client.request(ApiVersionsRequest(), 0).error_code == 0
         answered = time.monotonic()
-        assert client.wait_closed(), f"still open {DEADLINE_S}s after the last answer"
+        assert client.closed_by_broker(), f"still open {DEADLINE_S}s after the last answer"
         assert time.monotonic() - answered >= IDLE_MS / 1000 * 0.9, "closed before it idled"
     finally:
         client.close()
@@ -114,15 +64,15 @@ def test_idle_connection_is_closed_after_the_timeout(idle_node) -> None:
 
 
 def test_connection_that_never_sends_is_closed_too(idle_node) -> None:
-    client = Client(idle_node.bootstrap)
+    client = WireConnection(idle_node.bootstrap, DEADLINE_S)
     try:
-        assert client.wait_closed()
+        assert client.closed_by_broker()
     finally:
         client.close()
 
 
 def test_requests_keep_a_connection_alive(idle_node) -> None:
-    client = Client(idle_node.bootstrap)
+    client = WireConnection(idle_node.bootstrap, DEADLINE_S)
     try:
         # Each gap is under the idle timeout; together they span several timeouts.
         for _ in range(8):
@@ -133,7 +83,7 @@ def test_requests_keep_a_connection_alive(idle_node) -> None:
 
 
 def test_a_request_in_flight_is_not_idle(idle_node) -> None:
-    client = Client(idle_node.bootstrap)
+    client = WireConnection(idle_node.bootstrap, DEADLINE_S)
     try:
         create_topic(client, "quiet")
         # The broker holds this poll three idle timeouts long; it must answer, not close.
@@ -145,7 +95,7 @@ def test_a_request_in_flight_is_not_idle(idle_node) -> None:
 
 
 def test_default_idle_timeout_keeps_connections_open(klog_node) -> None:
-    client = Client(klog_node.bootstrap)
+    client = WireConnection(klog_node.bootstrap, DEADLINE_S)
     try:
         assert client.request(ApiVersionsRequest(), 0).error_code == 0
         # Kafka's default is ten minutes; a couple of seconds of silence is nothing.
@@ -156,8 +106,8 @@ def test_default_idle_timeout_keeps_connections_open(klog_node) -> None:
 
 
 def test_long_poll_does_not_block_other_connections(klog_node) -> None:
-    polling = Client(klog_node.bootstrap)
-    other = Client(klog_node.bootstrap)
+    polling = WireConnection(klog_node.bootstrap, DEADLINE_S)
+    other = WireConnection(klog_node.bootstrap, DEADLINE_S)
     try:
         create_topic(other, "empty")
         polling.send(long_poll("empty", 20_000), 12)

@@ -9,15 +9,12 @@ the newest versions) are all answered correctly by a real node.
 
 from __future__ import annotations
 
-import socket
 import threading
 from typing import Any
 
 import pytest
 
 from klog.wire import (
-    CLOSED,
-    ClientConnection,
     ConsumerProtocolAssignment,
     DeleteGroupsRequest,
     DescribeGroupsRequest,
@@ -29,40 +26,17 @@ from klog.wire import (
     OffsetCommitRequest,
     OffsetDeleteRequest,
     OffsetFetchRequest,
-    Response,
     SyncGroupRequest,
 )
 from klog.wire.errors import ErrorCode as E
 from klog.wire.versioned import encode_versioned
 from tests.integration.conftest import wait_for
 from tests.integration.groups.conftest import create_topic, subscription_bytes, unique
+from tests.integration.wire_client import WireConnection
 
 pytestmark = pytest.mark.slow
 
 TIMEOUT_S = 30.0
-
-
-class Wire:
-    """A blocking connection sending one request at a time (every read has a deadline)."""
-
-    def __init__(self, bootstrap: str) -> None:
-        host, port = bootstrap.rsplit(":", 1)
-        self.sock = socket.create_connection((host, int(port)), timeout=TIMEOUT_S)
-        self.conn = ClientConnection(client_id="raw")
-
-    def __call__(self, body: Any, version: int) -> Any:
-        _, data = self.conn.send_request(body, version)
-        self.sock.sendall(data)
-        while True:
-            event = self.conn.next_event()
-            if isinstance(event, Response):
-                return event.body
-            if event is CLOSED:
-                raise ConnectionError("the broker closed the connection")
-            self.conn.receive_data(self.sock.recv(1 << 20))
-
-    def close(self) -> None:
-        self.sock.close()
 
 
 def protocols() -> list[Any]:
@@ -85,9 +59,9 @@ def assignment(topic: str, partitions: list[int]) -> bytes:
 def test_oldest_versions(group_node) -> None:
     topic = create_topic(group_node.bootstrap, unique("v0"), 2)
     group = unique("g")
-    wire = Wire(group_node.bootstrap)
+    wire = WireConnection(group_node.bootstrap, TIMEOUT_S)
     try:
-        found = wire(FindCoordinatorRequest(key=group), 0)
+        found = wire.request(FindCoordinatorRequest(key=group), 0)
         assert found.error_code == E.NONE and found.node_id >= 0
 
         # JoinGroup v0: no rebalance timeout, no member id round trip.
@@ -98,12 +72,12 @@ def test_oldest_versions(group_node) -> None:
             protocol_type="consumer",
             protocols=protocols(),
         )
-        joined = wire(join, 0)
+        joined = wire.request(join, 0)
         assert (joined.error_code, joined.generation_id) == (E.NONE, 1)
         member = joined.member_id
         assert joined.leader == member and [m.member_id for m in joined.members] == [member]
 
-        synced = wire(
+        synced = wire.request(
             SyncGroupRequest(
                 group_id=group,
                 generation_id=1,
@@ -117,7 +91,7 @@ def test_oldest_versions(group_node) -> None:
             0,
         )
         assert (synced.error_code, synced.assignment) == (E.NONE, assignment(topic, [0, 1]))
-        beat = wire(HeartbeatRequest(group_id=group, generation_id=1, member_id=member), 0)
+        beat = wire.request(HeartbeatRequest(group_id=group, generation_id=1, member_id=member), 0)
         assert beat.error_code == E.NONE
 
         def commit(version: int, offset: int, **fields: Any) -> list[int]:
@@ -143,7 +117,7 @@ def test_oldest_versions(group_node) -> None:
                 ],
                 **fields,
             )
-            response = wire(request, version)
+            response = wire.request(request, version)
             return [p.error_code for t in response.topics for p in t.partitions]
 
         # v0 has no member id: refused while the group has members.
@@ -158,29 +132,32 @@ def test_oldest_versions(group_node) -> None:
                 OffsetFetchRequest.OffsetFetchRequestTopic(name=topic, partition_indexes=[0, 1])
             ],
         )
-        fetched = wire(fetch, 0)
+        fetched = wire.request(fetch, 0)
         [(p0, p1)] = [t.partitions for t in fetched.topics]
         assert (p0.committed_offset, p0.metadata, p0.error_code) == (7, "m", E.NONE)
         assert (p1.committed_offset, p1.error_code) == (-1, E.NONE)
         # Before v2 a group-level error (here: an empty group id) is per partition.
         fetch.group_id = ""
-        [[bad, _]] = [t.partitions for t in wire(fetch, 1).topics]
+        [[bad, _]] = [t.partitions for t in wire.request(fetch, 1).topics]
         assert bad.error_code == E.INVALID_GROUP_ID
 
-        described = wire(DescribeGroupsRequest(groups=[group, "nobody"]), 0)
+        described = wire.request(DescribeGroupsRequest(groups=[group, "nobody"]), 0)
         assert [(g.group_id, g.group_state) for g in described.groups] == [
             (group, "Stable"),
             ("nobody", "Dead"),
         ]
-        listed = wire(ListGroupsRequest(), 0)
+        listed = wire.request(ListGroupsRequest(), 0)
         assert (group, "consumer") in {(g.group_id, g.protocol_type) for g in listed.groups}
 
         # LeaveGroup v0: one member, its outcome is the top-level error.
-        assert wire(LeaveGroupRequest(group_id=group, member_id="ghost"), 0).error_code == (
+        assert wire.request(LeaveGroupRequest(group_id=group, member_id="ghost"), 0).error_code == (
             E.UNKNOWN_MEMBER_ID
         )
-        assert wire(LeaveGroupRequest(group_id=group, member_id=member), 0).error_code == E.NONE
-        deleted = wire(DeleteGroupsRequest(groups_names=[group]), 0)
+        assert (
+            wire.request(LeaveGroupRequest(group_id=group, member_id=member), 0).error_code
+            == E.NONE
+        )
+        deleted = wire.request(DeleteGroupsRequest(groups_names=[group]), 0)
         assert [(r.group_id, r.error_code) for r in deleted.results] == [(group, E.NONE)]
     finally:
         wire.close()
@@ -189,15 +166,15 @@ def test_oldest_versions(group_node) -> None:
 def test_newest_versions(group_node) -> None:
     topic = create_topic(group_node.bootstrap, unique("vmax"), 2)
     group, other = unique("g"), unique("g")
-    wire = Wire(group_node.bootstrap)
+    wire = WireConnection(group_node.bootstrap, TIMEOUT_S)
     try:
-        found = wire(FindCoordinatorRequest(key_type=0, coordinator_keys=[group, other]), 6)
+        found = wire.request(FindCoordinatorRequest(key_type=0, coordinator_keys=[group, other]), 6)
         assert [(c.key, c.error_code) for c in found.coordinators] == [
             (group, E.NONE),
             (other, E.NONE),
         ]
         assert (
-            wire(FindCoordinatorRequest(key_type=7, coordinator_keys=[group]), 6)
+            wire.request(FindCoordinatorRequest(key_type=7, coordinator_keys=[group]), 6)
             .coordinators[0]
             .error_code
             == E.INVALID_REQUEST
@@ -213,10 +190,10 @@ def test_newest_versions(group_node) -> None:
             protocols=protocols(),
             reason="test",
         )
-        first = wire(join, 9)
+        first = wire.request(join, 9)
         assert first.error_code == E.MEMBER_ID_REQUIRED
         join.member_id = first.member_id
-        joined = wire(join, 9)
+        joined = wire.request(join, 9)
         assert (joined.error_code, joined.protocol_type, joined.protocol_name) == (
             E.NONE,
             "consumer",
@@ -231,17 +208,17 @@ def test_newest_versions(group_node) -> None:
             protocol_name="roundrobin",
             assignments=[],
         )
-        assert wire(sync, 5).error_code == E.INCONSISTENT_GROUP_PROTOCOL
+        assert wire.request(sync, 5).error_code == E.INCONSISTENT_GROUP_PROTOCOL
         sync.protocol_name = "range"
         sync.assignments = [
             SyncGroupRequest.SyncGroupRequestAssignment(
                 member_id=member, assignment=assignment(topic, [0, 1])
             )
         ]
-        synced = wire(sync, 5)
+        synced = wire.request(sync, 5)
         assert (synced.error_code, synced.protocol_name) == (E.NONE, "range")
         beat = HeartbeatRequest(group_id=group, generation_id=generation, member_id=member)
-        assert wire(beat, 4).error_code == E.NONE
+        assert wire.request(beat, 4).error_code == E.NONE
 
         commit = OffsetCommitRequest(
             group_id=group,
@@ -262,15 +239,15 @@ def test_newest_versions(group_node) -> None:
                 )
             ],
         )
-        committed = wire(commit, 9)
+        committed = wire.request(commit, 9)
         assert [p.error_code for t in committed.topics for p in t.partitions] == [E.NONE] * 2
         commit.group_id, commit.member_id = other, "nobody"
-        stranger = wire(commit, 9)
+        stranger = wire.request(commit, 9)
         assert {p.error_code for t in stranger.topics for p in t.partitions} == {
             E.GROUP_ID_NOT_FOUND
         }
 
-        fetched = wire(
+        fetched = wire.request(
             OffsetFetchRequest(
                 groups=[
                     OffsetFetchRequest.OffsetFetchRequestGroup(group_id=group, topics=None),
@@ -290,11 +267,13 @@ def test_newest_versions(group_node) -> None:
         assert by_group[other].topics == [] and by_group[other].error_code == E.NONE
         assert by_group[""].error_code == E.INVALID_GROUP_ID
 
-        listed = wire(ListGroupsRequest(states_filter=["stable"], types_filter=["classic"]), 5)
+        listed = wire.request(
+            ListGroupsRequest(states_filter=["stable"], types_filter=["classic"]), 5
+        )
         assert [(g.group_id, g.group_state, g.group_type) for g in listed.groups] == [
             (group, "Stable", "classic")
         ]
-        described = wire(
+        described = wire.request(
             DescribeGroupsRequest(groups=[group], include_authorized_operations=False), 5
         )
         [d] = described.groups
@@ -312,7 +291,7 @@ def test_newest_versions(group_node) -> None:
             ],
         )
         # The member subscribes to topic "t" only, so this topic's offsets may go.
-        deleted = wire(offset_delete, 0)
+        deleted = wire.request(offset_delete, 0)
         assert (deleted.error_code, deleted.topics[0].partitions[0].error_code) == (E.NONE, E.NONE)
 
         leave = LeaveGroupRequest(
@@ -322,12 +301,12 @@ def test_newest_versions(group_node) -> None:
                 LeaveGroupRequest.MemberIdentity(member_id="ghost"),
             ],
         )
-        left = wire(leave, 5)
+        left = wire.request(leave, 5)
         assert [(m.member_id, m.error_code) for m in left.members] == [
             (member, E.NONE),
             ("ghost", E.UNKNOWN_MEMBER_ID),
         ]
-        deleted_groups = wire(DeleteGroupsRequest(groups_names=[group, other, ""]), 2)
+        deleted_groups = wire.request(DeleteGroupsRequest(groups_names=[group, other, ""]), 2)
         assert [(r.group_id, r.error_code) for r in deleted_groups.results] == [
             (group, E.NONE),
             (other, E.GROUP_ID_NOT_FOUND),
@@ -340,9 +319,12 @@ def test_newest_versions(group_node) -> None:
 def test_a_parked_join_does_not_block_other_connections(group_node) -> None:
     """JoinGroup waits on the broker; other connections are served meanwhile."""
     group = unique("g")
-    first, second = Wire(group_node.bootstrap), Wire(group_node.bootstrap)
+    first, second = (
+        WireConnection(group_node.bootstrap, TIMEOUT_S),
+        WireConnection(group_node.bootstrap, TIMEOUT_S),
+    )
     try:
-        assert first(FindCoordinatorRequest(key=group), 0).error_code == E.NONE
+        assert first.request(FindCoordinatorRequest(key=group), 0).error_code == E.NONE
         join = JoinGroupRequest(
             group_id=group,
             session_timeout_ms=10_000,
@@ -351,10 +333,10 @@ def test_a_parked_join_does_not_block_other_connections(group_node) -> None:
             protocol_type="consumer",
             protocols=protocols(),
         )
-        joined = first(join, 3)
+        joined = first.request(join, 3)
         assert joined.error_code == E.NONE
         generation, member = joined.generation_id, joined.member_id
-        synced = first(
+        synced = first.request(
             SyncGroupRequest(
                 group_id=group, generation_id=generation, member_id=member, assignments=[]
             ),
@@ -364,16 +346,16 @@ def test_a_parked_join_does_not_block_other_connections(group_node) -> None:
         # A second member joins (v3: no member id round trip): its JoinGroup waits on the
         # broker until the first member rejoins, which it learns from a heartbeat.
         answer: list[Any] = []
-        waiting = threading.Thread(target=lambda: answer.append(second(join, 3)))
+        waiting = threading.Thread(target=lambda: answer.append(second.request(join, 3)))
         waiting.start()
         beat = HeartbeatRequest(group_id=group, generation_id=generation, member_id=member)
         wait_for(
-            lambda: first(beat, 4).error_code == E.REBALANCE_IN_PROGRESS,
+            lambda: first.request(beat, 4).error_code == E.REBALANCE_IN_PROGRESS,
             TIMEOUT_S,
             what="the first member to hear of the rebalance",
         )
         join.member_id = member
-        rejoined = first(join, 3)
+        rejoined = first.request(join, 3)
         waiting.join(TIMEOUT_S)
         assert rejoined.generation_id == generation + 1
         assert answer and answer[0].generation_id == generation + 1
