@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import logging
-import os
 import socket
 import time
 import uuid
@@ -89,13 +88,15 @@ class Node:
     async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         log_dirs = [Path(d) for d in self.config.log_dirs]
         self.cluster_id = await trio.to_thread.run_sync(self._format_dirs, log_dirs)
-        if native.IMPLEMENTATION != "c" and not os.environ.get("KLOG_NO_NATIVE"):
-            log.warning("klog._native is not built: running on the pure-Python twin (slower)")
         started = time.monotonic()
         self.log_manager = await trio.to_thread.run_sync(self._open_log_manager, log_dirs)
         metadata_dir = Path(self.config.metadata_log_dir or log_dirs[0])
         metadata = await trio.to_thread.run_sync(self._open_metadata_log, metadata_dir)
-        log.info("storage opened in %.2fs", time.monotonic() - started)
+        log.info(
+            "storage opened in %.2fs (record scanning: %s implementation)",
+            time.monotonic() - started,
+            native.IMPLEMENTATION,
+        )
         self.metadata_log = MetadataLog(metadata)
         self.replica_manager = ReplicaManager(
             self.node_id, self.log_manager, self._log_config_for, self.clock_ms
