@@ -453,13 +453,14 @@ class CleaningJob:
                     for offset, _, key, _, _ in decode_record_tuples(batch)
                     if key is not None and offset >= self._first_dirty
                 ]
-                cost = sum(len(key) + _MAP_ENTRY_BYTES for _, key in keys)
+                mapped = self._map
+                cost = sum(len(key) + _MAP_ENTRY_BYTES for _, key in keys if key not in mapped)
                 if self._map and used + cost > self._map_budget:
                     end = header.base_offset
                     break
                 used += cost
                 for offset, key in keys:
-                    self._map[key] = offset
+                    mapped[key] = offset
             else:
                 continue
             break
