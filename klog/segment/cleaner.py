@@ -118,6 +118,8 @@ _LENGTH = struct.Struct(">i")
 # Estimated bytes per key in the map besides the key itself: the bytes object header,
 # the dict slot and the offset int.
 _MAP_ENTRY_BYTES = 130
+# Kafka accepts any log.cleaner.io.buffer.size >= 0; reads need room for a batch header.
+MIN_IO_BUFFER = 1024
 
 TopicPartitionKey = tuple[str, int]
 
@@ -132,7 +134,8 @@ class CleanerConfig:
     backoff_ms: int = 15_000
     #: ``log.cleaner.dedupe.buffer.size``: memory for one pass's key map.
     dedupe_buffer_size: int = 128 * 1024 * 1024
-    #: ``log.cleaner.io.buffer.size``: bytes read and written per I/O call.
+    #: ``log.cleaner.io.buffer.size``: bytes read and written per I/O call (at least
+    #: ``MIN_IO_BUFFER`` are used).
     io_buffer_size: int = 512 * 1024
 
     def __post_init__(self) -> None:
@@ -142,10 +145,8 @@ class CleanerConfig:
             raise ValueError(
                 f"log.cleaner.dedupe.buffer.size must be >= 1, got {self.dedupe_buffer_size}"
             )
-        if self.io_buffer_size < 1024:
-            raise ValueError(
-                f"log.cleaner.io.buffer.size must be >= 1024, got {self.io_buffer_size}"
-            )
+        if self.io_buffer_size < 0:
+            raise ValueError(f"log.cleaner.io.buffer.size must be >= 0, got {self.io_buffer_size}")
 
 
 # -- planning (pure) -----------------------------------------------------------------------
@@ -379,7 +380,7 @@ class CleaningJob:
         self.config = log.config
         self.generation = log.generation
         self.now_ms = now_ms
-        self.io_buffer_size = config.io_buffer_size
+        self.io_buffer_size = max(config.io_buffer_size, MIN_IO_BUFFER)
         self._map_budget = config.dedupe_buffer_size
         self._first_dirty = plan.first_dirty_offset
         self._upper = plan.first_uncleanable_offset

@@ -1,7 +1,8 @@
 """A compacted topic on a real klog-server gets compacted: after producing many values
-per key, a consumer reading from the earliest offset receives the latest value of every
-key, at the offset it was produced at, with gaps where older values were, and the node
-checkpoints the cleaned range in ``cleaner-offset-checkpoint``.
+per key, the node checkpoints a cleaned range in ``cleaner-offset-checkpoint``, and a
+consumer reading from the earliest offset receives, below that offset, exactly the last
+value each key had there, at the offset it was produced at (gaps where older values
+were), and from it on the uncleaned active segment as produced.
 
 The node runs the cleaner inside ``LogManager.run``. ``log.cleaner.backoff.ms`` takes
 effect once the node passes its ``log.cleaner.*`` settings to the ``LogManager``
