@@ -791,7 +791,7 @@ def test_discard_segment_removes_the_cleaned_files(tmp_path: Path) -> None:
 
 def test_cleaner_config_checks_and_a_zero_io_buffer(tmp_path: Path) -> None:
     for bad in ({"backoff_ms": -1}, {"dedupe_buffer_size": 0}, {"io_buffer_size": -1}):
-        with pytest.raises(ValueError, match="log.cleaner"):
+        with pytest.raises(ValueError, match=r"log\.cleaner\."):
             CleanerConfig(**bad)  # type: ignore[arg-type]
     log = open_log(tmp_path)
     fill(log, 60, keys=3)
