@@ -576,8 +576,8 @@ def commit_run(broker: Broker, connections: int, groups: int, seconds: float) ->
         run.seconds = time.monotonic() - began
         run.broker_cpu = (broker.cpu_seconds() - cpu0) / run.seconds
         run.own_cpu = (own_cpu_seconds() - own0) / run.seconds
-        run.other_cpu = (machine_cpu_seconds() - machine0) / run.seconds
-        run.other_cpu -= run.broker_cpu + run.own_cpu
+        others = (machine_cpu_seconds() - machine0) / run.seconds - run.broker_cpu - run.own_cpu
+        run.other_cpu = max(others, 0.0)  # clock-tick rounding can make an idle machine < 0
     for stream in streams:
         stream.sock.close()
     check_committed(broker.bootstrap, streams)
