@@ -798,3 +798,23 @@ def test_cleaner_config_checks_and_a_zero_io_buffer(tmp_path: Path) -> None:
     before = contents(log)
     clean(log, config=CleanerConfig(io_buffer_size=0))  # Kafka allows 0; a floor applies
     assert contents(log) == latest_per_key(before, log.active_segment.base_offset)
+
+
+def test_compact_delete_logs_are_both_compacted_and_retained(tmp_path: Path) -> None:
+    config = replace(COMPACT, cleanup_policy=("compact", "delete"), retention_ms=5_000)
+    now = [10_000]
+    manager = manager_with_log(tmp_path, config, clock_ms=lambda: now[0])
+    log = manager.get_log(TP)
+    assert log is not None
+    for i in range(60):
+        put(log, (b"k%d" % (i % 3), b"v%d" % i), now=1_000 if i < 30 else 9_000)
+    # retention.ms removes the segments whose newest record is older than 5 s...
+    deleted, _ = manager.run_retention()
+    assert deleted > 0 and log.log_start_offset > 0
+    remaining = contents(log)
+    assert all(offset >= 24 for offset, _, _ in remaining)
+    # ...and the cleaner compacts what is left.
+    result = trio.run(manager.cleaner.clean_once)
+    assert result is not None and result.records_removed > 0
+    assert result.first_dirty_offset == log.log_start_offset
+    assert contents(log) == latest_per_key(remaining, log.active_segment.base_offset)
