@@ -57,10 +57,11 @@ Cleaned files are complete and fsynced before ``Log.replace_segments`` renames t
 whose base offsets lie in the swap's ``[base, next offset)`` and renames the swap in. A
 cleaned segment ends inside its group's last segment because a run of trailing segments
 that kept nothing never ends a group (it starts the next one), so a crash anywhere
-leaves exactly the old or the new segments. The exception, as in Kafka: a last group of
-a pass (or a lone oversized segment) that keeps nothing at its end; a crash inside that
-swap may leave some of those old segments beside the new one: records that were
-superseded or expired, never a record that had to be kept.
+leaves the log as it was after a whole number of group swaps: each group's old segments
+or its new one. The exception, as in Kafka: the pass's last group (nothing follows to
+carry into) or a group that kept nothing at all, ending in segments that kept nothing; a
+crash inside that swap may leave some of those old segments beside the new one: records
+that were superseded or expired, never a record that had to be kept.
 
 Concurrency
 -----------
