@@ -246,7 +246,14 @@ class LogManager:
         lock = self._flush_locks.setdefault(log, trio.Lock())
         async with lock:
             job = log.start_flush()
-            await trio.to_thread.run_sync(job.run)
+            try:
+                await trio.to_thread.run_sync(job.run)
+            except FileNotFoundError:
+                # delete_log renamed the directory under the job: nothing left to make
+                # durable. Any other log losing its files is a real storage failure.
+                if any(managed is log for managed in self._logs.values()):
+                    raise
+                return
             log.finish_flush(job, self._clock())
 
     # -- checkpoints ---------------------------------------------------------------------

@@ -33,6 +33,7 @@ from klog.controller.image import (
 from klog.replication import ReplicaManager
 from klog.segment import METADATA_TOPIC, Log, LogManager, TopicPartition
 from klog.segment.checkpoint import write_atomically
+from klog.segment.cleaner import CleanerConfig
 from klog.segment.log import wall_clock_ms
 from klog.server import network
 from klog.server.config import BrokerConfig, log_config
@@ -212,9 +213,22 @@ class Node:
             log_dirs,
             log_config(self.config, {}),
             clock_ms=self.clock_ms,
+            high_watermark=self._high_watermark_of,
+            cleaner_config=CleanerConfig(
+                enabled=self.config["log.cleaner.enable"],
+                backoff_ms=self.config["log.cleaner.backoff.ms"],
+                dedupe_buffer_size=self.config["log.cleaner.dedupe.buffer.size"],
+                io_buffer_size=self.config["log.cleaner.io.buffer.size"],
+            ),
             retention_check_interval_ms=self.config["log.retention.check.interval.ms"],
             checkpoint_interval_ms=self.config["log.flush.offset.checkpoint.interval.ms"],
         )
+
+    def _high_watermark_of(self, tp: TopicPartition) -> int:
+        """Retention and compaction never reach past what consumers may read; a
+        partition this node does not host is left alone entirely."""
+        partition = self.replica_manager.get_partition(*tp) if self.replica_manager else None
+        return partition.high_watermark if partition is not None else 0
 
     def _open_metadata_log(self, directory: Path) -> Log:
         directory.mkdir(parents=True, exist_ok=True)
