@@ -82,11 +82,19 @@ def test_a_compacted_topic_keeps_the_latest_value_per_key(klog_node_factory, wai
     produced.sort()
     assert [offset for offset, _, _ in produced] == list(range(len(produced)))
 
-    def checkpointed() -> int | None:
-        return CleanerOffsetCheckpoint(node.data_dir).get((TOPIC, 0))
+    partition_dir = node.data_dir / f"{TOPIC}-0"
 
-    # Written after the pass has swapped its segments in.
-    cleaned_up_to = wait_for(checkpointed, timeout=60, interval=0.2, what="a cleaning pass")
+    def cleaned_to_the_active_segment() -> int | None:
+        # The checkpoint is written after a pass swapped its segments in. Passes repeat
+        # (backoff 100 ms) until everything below the active segment is clean; only
+        # then is the log still while it is read.
+        done = CleanerOffsetCheckpoint(node.data_dir).get((TOPIC, 0))
+        active = max(int(path.stem) for path in partition_dir.glob("*.log"))
+        return done if done == active else None
+
+    cleaned_up_to = wait_for(
+        cleaned_to_the_active_segment, timeout=60, interval=0.2, what="cleaning up to the tail"
+    )
     rows = consume_all(node.bootstrap)
     assert 0 < cleaned_up_to <= produced[-1][0]
     # Below the cleaned offset: exactly the last value each key had there, at its offset.
