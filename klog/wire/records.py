@@ -355,23 +355,27 @@ def build_batch(
         if base_timestamp is not None and base_timestamp != delete_horizon_ms:
             raise ValueError("a delete horizon is the base timestamp: give one of them")
         base_timestamp = delete_horizon_ms
+    # Everything _finish_batch needs besides the records themselves.
+    options: dict[str, Any] = {
+        "has_delete_horizon": delete_horizon_ms is not None,
+        "base_offset": base_offset,
+        "compression": compression,
+        "timestamp_type": timestamp_type,
+        "producer_id": producer_id,
+        "producer_epoch": producer_epoch,
+        "base_sequence": base_sequence,
+        "is_transactional": is_transactional,
+        "is_control": is_control,
+        "partition_leader_epoch": partition_leader_epoch,
+        "compression_level": compression_level,
+    }
     if records and not isinstance(records[0], Record):
         try:
             return _build_from_tuples(
                 records,
-                last_offset_delta=last_offset_delta,
-                has_delete_horizon=delete_horizon_ms is not None,
-                base_offset=base_offset,
-                compression=compression,
-                timestamp_type=timestamp_type,
-                producer_id=producer_id,
-                producer_epoch=producer_epoch,
-                base_sequence=base_sequence,
-                is_transactional=is_transactional,
-                is_control=is_control,
-                partition_leader_epoch=partition_leader_epoch,
                 base_timestamp=base_timestamp,
-                compression_level=compression_level,
+                last_offset_delta=last_offset_delta,
+                **options,
             )
         except _NotAllTuples:
             pass  # a Record further down: the general path below keeps its offsets
@@ -414,17 +418,7 @@ def build_batch(
         _last_offset_delta(previous_delta, last_offset_delta),
         base_timestamp,
         max_timestamp,
-        has_delete_horizon=delete_horizon_ms is not None,
-        base_offset=base_offset,
-        compression=compression,
-        timestamp_type=timestamp_type,
-        producer_id=producer_id,
-        producer_epoch=producer_epoch,
-        base_sequence=base_sequence,
-        is_transactional=is_transactional,
-        is_control=is_control,
-        partition_leader_epoch=partition_leader_epoch,
-        compression_level=compression_level,
+        **options,
     )
 
 
