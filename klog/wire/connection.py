@@ -51,6 +51,9 @@ _PRODUCE_KEY = 0
 _COMPACT_AFTER = 1 << 16
 # Frames this large are assembled in a buffer of their own, received into directly.
 _OWN_BUFFER_AT = 1 << 16
+# ...up to this size: the buffer is allocated from the size prefix alone, so a larger
+# claimed size must not cost memory before its bytes arrive (it grows with them).
+_OWN_BUFFER_MAX = 8 << 20
 _SCRATCH_BYTES = 1 << 16
 
 
@@ -106,11 +109,12 @@ class Response:
 class _Frames:
     """Splits a byte stream into size-prefixed frames.
 
-    Small frames are cut out of a shared buffer. A frame of ``_OWN_BUFFER_AT`` bytes or
-    more gets its own ``bytearray`` as soon as its size prefix arrives; the rest of it is
-    received straight into that buffer (``receive_buffer``/``received``, for
-    ``recv_into``), so bulk data is copied once, by the kernel. Frames are returned as
-    writable ``bytearray`` objects, so a broker may patch record batches in place.
+    Small frames are cut out of a shared buffer. A frame of ``_OWN_BUFFER_AT`` to
+    ``_OWN_BUFFER_MAX`` bytes gets its own ``bytearray`` as soon as its size prefix
+    arrives; the rest of it is received straight into that buffer
+    (``receive_buffer``/``received``, for ``recv_into``), so bulk data is copied once,
+    by the kernel. Frames are returned as writable ``bytearray`` objects, so a broker
+    may patch record batches in place.
     """
 
     __slots__ = ("_buffer", "_eof", "_error", "_filled", "_frame", "_max", "_scratch", "_start")
@@ -185,7 +189,7 @@ class _Frames:
             frame = buffer[start + 4 : end]
             self._consume(end)
             return frame
-        if size >= _OWN_BUFFER_AT and not self._eof:
+        if _OWN_BUFFER_AT <= size <= _OWN_BUFFER_MAX and not self._eof:
             frame = bytearray(size)
             have = available - 4
             frame[:have] = memoryview(buffer)[start + 4 :]

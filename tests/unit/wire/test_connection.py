@@ -388,3 +388,11 @@ def test_a_large_frame_is_received_into_its_own_buffer() -> None:
     server.received(len(data) - 1000)
     (request,) = requests_of(server)
     assert request.body == body
+
+
+def test_a_huge_claimed_frame_costs_no_memory_before_its_bytes_arrive() -> None:
+    server = ServerConnection(max_frame_bytes=100 * 1024 * 1024)
+    server.receive_data(struct.pack(">i", 90 * 1024 * 1024) + b"\x00" * 100)
+    assert server.next_event() is NEED_DATA
+    # Still the small scratch area, not a 90 MiB frame buffer.
+    assert len(server.receive_buffer()) <= 1 << 16
