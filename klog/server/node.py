@@ -73,7 +73,9 @@ class Node:
         self.controller: QuorumController | None = None
         self.group_coordinator: Any = None
         self.router = Router([])
+        # (listener name, host, port): as clients should dial, and as actually bound.
         self.endpoints: list[tuple[str, str, int]] = []
+        self.bound: list[tuple[str, str, int]] = []
         self.shutdown_requested = False
         self._shutdown = trio.Event()
 
@@ -142,8 +144,15 @@ class Node:
                         )
 
                 connections.start_soon(accept)
-                for _, host, port in self.endpoints:
-                    self._announce(f"klog listening on {host}:{port}")
+                for (_, host, port), (_, adv_host, adv_port) in zip(
+                    self.bound, self.endpoints, strict=True
+                ):
+                    advertised = (
+                        ""
+                        if (adv_host, adv_port) == (host, port)
+                        else f" (advertised as {adv_host}:{adv_port})"
+                    )
+                    self._announce(f"klog listening on {host}:{port}{advertised}")
                 self._announce(f"klog data in {', '.join(str(d) for d in log_dirs)}")
                 task_status.started()
                 await self._shutdown.wait()
@@ -344,6 +353,7 @@ class Node:
                 adv_host = socket.gethostname()
             adv_port = adv.port if adv is not None and adv.port else port
             self.endpoints.append((listener.name, adv_host, adv_port))
+            self.bound.append((listener.name, listener.host or "0.0.0.0", port))
         if not listeners:
             raise StartupError("no broker listener configured in listeners")
         return listeners
