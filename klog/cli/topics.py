@@ -304,7 +304,7 @@ def _lines(stream: IO[bytes], progress: Any = None) -> Iterator[bytes]:
 @contextlib.contextmanager
 def _open_input(path: Path | None) -> Iterator[Iterator[bytes]]:
     if path is None:
-        yield _lines(click.get_binary_stream("stdin"))
+        yield _lines(sys.stdin.buffer)
         return
     size = path.stat().st_size
     with (
@@ -650,7 +650,7 @@ def _print_records(
     consumer: Consumer, template: str, max_messages: int | None, timeout: float | None
 ) -> int:
     as_json = json_mode()
-    out = click.get_text_stream("stdout")
+    out = sys.stdout
     count = 0
     idle_since = time.monotonic()
     try:
