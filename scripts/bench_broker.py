@@ -30,7 +30,6 @@ import collections
 import multiprocessing
 import os
 import platform
-import re
 import shlex
 import shutil
 import signal
@@ -39,7 +38,6 @@ import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -47,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import confluent_kafka
+from _broker import CLOCK_TICKS, Broker
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from klog import native
@@ -56,8 +55,6 @@ MB = 1_000_000
 GB = 1_000_000_000
 CHUNK = 1 << 20
 FETCH_VERSION = 12  # flexible: request header v2, response header v1
-LISTENING = re.compile(r"klog listening on (\S+):(\d+)")
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # Batch header fields the raw fetch loop reads: base offset, batch length, last offset delta.
 BATCH_PREFIX = struct.Struct(">qi")
 LAST_OFFSET_DELTA = struct.Struct(">i")
@@ -151,68 +148,6 @@ def measure_sendfile(directory: Path, size: int) -> float:
 
 
 # -- the broker ------------------------------------------------------------------------
-
-
-class Broker:
-    """A klog-server subprocess with its CPU and memory counters."""
-
-    def __init__(self, data_dir: Path) -> None:
-        self.args = [
-            sys.executable,
-            "-m",
-            "klog.cli.server",
-            "--override",
-            "listeners=PLAINTEXT://127.0.0.1:0",
-            "--override",
-            f"log.dirs={data_dir}",
-        ]
-        self.log_path = data_dir.parent / "broker.log"
-        self.proc: subprocess.Popen[str] | None = None
-        self.bootstrap = ""
-
-    def start(self) -> Broker:
-        log = self.log_path.open("w")
-        self.proc = subprocess.Popen(
-            self.args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-        )
-        ready = threading.Event()
-
-        def pump() -> None:
-            assert self.proc is not None and self.proc.stdout is not None
-            for line in self.proc.stdout:
-                log.write(line)
-                log.flush()
-                match = LISTENING.search(line)
-                if match and not ready.is_set():
-                    self.bootstrap = f"{match.group(1)}:{match.group(2)}"
-                    ready.set()
-            ready.set()
-
-        threading.Thread(target=pump, daemon=True).start()
-        if not ready.wait(60) or not self.bootstrap:
-            raise RuntimeError(f"broker did not start; see {self.log_path}")
-        return self
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
-
-    def peak_rss_bytes(self) -> int:
-        for line in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-        raise RuntimeError("no VmHWM")
-
-    def stop(self) -> int:
-        if self.proc is None or self.proc.poll() is not None:
-            return -1 if self.proc is None else self.proc.returncode
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(120)
 
 
 @dataclass

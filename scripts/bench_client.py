@@ -16,43 +16,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from collections.abc import Callable
+from pathlib import Path
+
+from _broker import Broker
 
 BATCH_BYTES = 512 * 1024
 LINGER_MS = 5
-
-
-def start_broker(data_dir: str) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "klog.cli.server",
-            "--override",
-            "listeners=PLAINTEXT://127.0.0.1:0",
-            "--override",
-            f"log.dirs={data_dir}",
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        match = re.search(r"klog listening on (\S+):(\d+)", line)
-        if match:
-            # Keep draining the broker's output so it never blocks on a full pipe.
-            threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
-            return proc, f"{match.group(1)}:{match.group(2)}"
-    raise SystemExit("klog-server exited before listening")
 
 
 def create_topic(bootstrap: str, name: str) -> None:
@@ -206,11 +180,12 @@ def main() -> None:
     parser.add_argument("--bootstrap", help="use this broker instead of starting one")
     args = parser.parse_args()
 
-    proc = None
+    broker = None
     tmp = tempfile.TemporaryDirectory(prefix="klog-bench-")
     bootstrap = args.bootstrap
     if bootstrap is None:
-        proc, bootstrap = start_broker(tmp.name)
+        broker = Broker(Path(tmp.name) / "broker").start()
+        bootstrap = broker.bootstrap
     try:
         rows = []
         for size in args.sizes:
@@ -231,9 +206,8 @@ def main() -> None:
             rows.append((size, rates))
         print_table(rows, args.records)
     finally:
-        if proc is not None:
-            proc.terminate()
-            proc.wait(30)
+        if broker is not None:
+            broker.stop()
         tmp.cleanup()
 
 

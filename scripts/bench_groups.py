@@ -39,10 +39,8 @@ import argparse
 import json
 import os
 import platform
-import re
 import selectors
 import shlex
-import signal
 import socket
 import statistics
 import struct
@@ -58,8 +56,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-LISTENING = re.compile(r"klog listening on (\S+):(\d+)")
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+from _broker import CLOCK_TICKS, Broker
+
 SESSION_TIMEOUT_MS = 6000
 LIBRDKAFKA_HEARTBEAT_MS = 3000
 KAFKA_INITIAL_DELAY_MS = 3000
@@ -205,63 +203,6 @@ def wait_until(predicate: Callable[[], Any], what: str, timeout: float = DEADLIN
 
 
 # -- the broker ---------------------------------------------------------------------------
-
-
-class Broker:
-    """A klog-server subprocess on its own data dir, with its CPU counter."""
-
-    def __init__(self, data_dir: Path, overrides: dict[str, str]) -> None:
-        self.args = [sys.executable, "-m", "klog.cli.server"]
-        for key, value in {
-            "listeners": "PLAINTEXT://127.0.0.1:0",
-            "log.dirs": str(data_dir),
-            **overrides,
-        }.items():
-            self.args += ["--override", f"{key}={value}"]
-        self.log_path = data_dir.parent / f"{data_dir.name}.log"
-        self.proc: subprocess.Popen[str] | None = None
-        self.bootstrap = ""
-
-    def start(self) -> Broker:
-        log = self.log_path.open("w")
-        self.proc = subprocess.Popen(
-            self.args,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        ready = threading.Event()
-
-        def pump() -> None:
-            assert self.proc is not None and self.proc.stdout is not None
-            for line in self.proc.stdout:
-                log.write(line)
-                log.flush()
-                match = LISTENING.search(line)
-                if match and not ready.is_set():
-                    self.bootstrap = f"{match.group(1)}:{match.group(2)}"
-                    ready.set()
-            ready.set()
-
-        threading.Thread(target=pump, daemon=True).start()
-        if not ready.wait(60) or not self.bootstrap:
-            raise RuntimeError(f"broker did not start; see {self.log_path}")
-        return self
-
-    def cpu_seconds(self) -> float:
-        assert self.proc is not None
-        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 @contextmanager
