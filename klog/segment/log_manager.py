@@ -132,6 +132,7 @@ class LogManager:
         recovery_points = _read_checkpoint(log_dir / RECOVERY_POINT_CHECKPOINT)
         start_offsets = _read_checkpoint(log_dir / LOG_START_OFFSET_CHECKPOINT)
         now = self._clock()
+        loaded = 0
         for child in sorted(log_dir.iterdir()):
             if not child.is_dir():
                 continue
@@ -159,6 +160,15 @@ class LogManager:
                 on_change=self._log_changed,
             )
             self._dir_of[tp] = log_dir
+            loaded += 1
+        if loaded:
+            # Kafka says the same at startup; operators look for it after a crash.
+            outcome = (
+                "clean shutdown marker found, skipped recovery of %d log(s)"
+                if clean
+                else "no clean shutdown marker, recovered %d log(s) from their recovery points"
+            )
+            _log.info("%s: " + outcome, log_dir, loaded)
         if clean:
             # Durably: a crash after new appends must not find a stale marker.
             marker.unlink()
