@@ -153,7 +153,7 @@ class Node:
                         else f" (advertised as {adv_host}:{adv_port})"
                     )
                     self._announce(f"klog listening on {host}:{port}{advertised}")
-                self._announce(f"klog data in {', '.join(str(d) for d in log_dirs)}")
+                self._announce(f"klog data in {', '.join(str(d.resolve()) for d in log_dirs)}")
                 task_status.started()
                 await self._shutdown.wait()
                 log.info("shutting down: no new connections, draining in-flight requests")
