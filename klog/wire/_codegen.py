@@ -25,7 +25,7 @@ from __future__ import annotations
 import struct
 import uuid
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 from klog.wire._model import FIXED_TYPES, FieldModel, MessageModel, StructModel, has_records
 from klog.wire.exceptions import DecodeError, EncodeError
@@ -130,6 +130,10 @@ def _uuid_array(buf, pos: int, count: int) -> tuple[list[uuid.UUID], int]:
 
 _BYTES_LIKE = (bytes, bytearray, memoryview)
 
+# A two-byte unsigned varint is first + _HIGH7[second] (first >= 128, second < 128): one
+# lookup and one addition instead of masking and shifting both bytes.
+_HIGH7 = tuple((b << 7) - 128 for b in range(128))
+
 _BASE_GLOBALS: dict[str, Any] = {
     "_new": object.__new__,
     "_str": str,
@@ -140,6 +144,7 @@ _BASE_GLOBALS: dict[str, Any] = {
     "_uvarint": decode_unsigned_varint,
     "_uvb": encode_unsigned_varint,
     "_UV": SMALL_UVARINTS,
+    "_HIGH7": _HIGH7,
     "_i16": INT16.unpack_from,
     "_i32": INT32.unpack_from,
     "_p16": INT16.pack,
@@ -219,13 +224,29 @@ def compile_decoder(message: MessageModel, version: int) -> Callable[..., Any]:
     return src.compile("decode")
 
 
-def _peeks(field: FieldModel, version: int, message_flexible: range) -> bool:
-    """Whether the field starts with a compact length the preceding fixed run can read."""
+class _Peek(NamedTuple):
+    """Bytes of a compact length already read by the preceding fixed run.
+
+    ``names`` are the variables holding them; ``size`` is the run's size. With one name
+    the generated code has moved ``pos`` past the byte; with two it has not moved it."""
+
+    names: tuple[str, ...]
+    size: int
+
+
+def _peek_bytes(field: FieldModel, version: int, message_flexible: range) -> int:
+    """How many bytes of the compact length starting the field the preceding fixed run
+    reads: 0 (not a compact length), 1, or 2 for bytes and records, whose lengths are
+    often two-byte varints. Reading a byte beyond a one-byte length is safe because in
+    flexible versions every struct ends with its tag section, so at least one more byte
+    follows in any well-formed message (and a truncated one fails either way)."""
     if not field.compact_in(version, message_flexible):
-        return False
-    if field.type in ("string", "bytes", "records"):
-        return True
-    return field.is_array and field.struct is not None
+        return 0
+    if field.type in ("bytes", "records"):
+        return 2
+    if field.type == "string" or (field.is_array and field.struct is not None):
+        return 1
+    return 0
 
 
 def _decode_struct(src: _Source, struct_model: StructModel, var: str, ind: int, path: str) -> None:
@@ -233,21 +254,22 @@ def _decode_struct(src: _Source, struct_model: StructModel, var: str, ind: int, 
     src.add(ind, f"{var} = _new({src.const(struct_model.cls, 'C')})")
     run: list[FieldModel] = []
 
-    def flush(peek: bool) -> str | None:
-        """Emit the run's unpack; with ``peek`` it also reads the next byte (the first
-        byte of a compact length or of the tag count) and returns its variable."""
+    def flush(peek: int) -> _Peek | None:
+        """Emit the run's unpack; with ``peek`` it also reads that many bytes after it
+        (the start of a compact length or the tag count) and returns them as a _Peek."""
         if not run:
             return None
-        fmt = ">" + "".join(FIXED_TYPES[f.type][0] for f in run) + ("B" if peek else "")
-        unpack = src.const(struct.Struct(fmt).unpack_from, "S")
+        fmt = ">" + "".join(FIXED_TYPES[f.type][0] for f in run)
+        unpack = src.const(struct.Struct(fmt + "B" * peek).unpack_from, "S")
         targets = [f"{var}.{f.attr}" for f in run]
-        first = src.var("n") if peek else None
-        if first:
-            targets.append(first)
-        src.add(ind, f"{', '.join(targets)}, = {unpack}(buf, pos)")
-        src.add(ind, f"pos += {struct.calcsize(fmt)}")
         run.clear()
-        return first
+        peeked = _Peek(tuple(src.var("n") for _ in range(peek)), struct.calcsize(fmt))
+        src.add(ind, f"{', '.join([*targets, *peeked.names])}, = {unpack}(buf, pos)")
+        if len(peeked.names) < 2:
+            # A two-byte peek leaves pos at the run's start: how far to move depends on
+            # the length's size (see _read_length).
+            src.add(ind, f"pos += {peeked.size + len(peeked.names)}")
+        return peeked if peek else None
 
     tagged: list[FieldModel] = []
     for field in struct_model.fields:
@@ -259,42 +281,49 @@ def _decode_struct(src: _Source, struct_model: StructModel, var: str, ind: int, 
         elif field.type in FIXED_TYPES:
             run.append(field)
         else:
-            first = flush(_peeks(field, version, src.message.flexible_versions))
+            first = flush(_peek_bytes(field, version, src.message.flexible_versions))
             compact = field.compact_in(version, src.message.flexible_versions)
             nullable = field.nullable_in(version)
             field_path = f"{path}.{field.attr}"
-            _decode_value(src, field, target, ind, field_path, compact, nullable, first=first)
-    first = flush(src.flexible)
+            _decode_value(src, field, target, ind, field_path, compact, nullable, peek=first)
+    first = flush(1 if src.flexible else 0)
     if src.flexible:
-        _decode_tagged(src, tagged, var, ind, path, first)
+        _decode_tagged(src, tagged, var, ind, path, first.names[0] if first else None)
 
 
 def _read_length(
-    src: _Source, ind: int, compact: bool, int16: bool, long: bool = False, first: str | None = None
+    src: _Source,
+    ind: int,
+    compact: bool,
+    int16: bool,
+    long: bool = False,
+    peek: _Peek | None = None,
 ) -> str:
     """Emit code reading a length or count; returns its variable name.
 
     Compact lengths are left as read (length + 1, 0 = null) to save an operation; callers
     use ``_bias`` to interpret them. ``long`` adds an inline path for two-byte varints,
-    for bytes and records. ``first`` names a variable already holding the first byte of
-    a compact length, with ``pos`` past it."""
-    if first is not None:
-        if long:
-            src.add(ind, f"if {first} > 127:")
-            src.add(ind + 1, "if buf[pos] < 128:")
-            src.add(ind + 2, f"{first} = ({first} & 127) | (buf[pos] << 7)")
-            src.add(ind + 2, "pos += 1")
-            src.add(ind + 1, f"else: {first}, pos = _uvarint(buf, pos - 1)")
-        else:
+    for bytes and records. ``peek`` holds the bytes the preceding fixed run already read."""
+    if peek is not None:
+        first = peek.names[0]
+        if len(peek.names) == 1:
             src.add(ind, f"if {first} > 127: {first}, pos = _uvarint(buf, pos - 1)")
+            return first
+        second = peek.names[1]
+        src.add(ind, f"if {first} < 128: pos += {peek.size + 1}")
+        src.add(ind, f"elif {second} < 128:")
+        src.add(ind + 1, f"{first} += _HIGH7[{second}]")
+        src.add(ind + 1, f"pos += {peek.size + 2}")
+        src.add(ind, f"else: {first}, pos = _uvarint(buf, pos + {peek.size})")
         return first
     n = src.var("n")
     if compact:
         src.add(ind, f"{n} = buf[pos]")
         src.add(ind, f"if {n} < 128: pos += 1")
         if long:
-            src.add(ind, "elif buf[pos + 1] < 128:")
-            src.add(ind + 1, f"{n} = ({n} & 127) | (buf[pos + 1] << 7)")
+            second = src.var("b")
+            src.add(ind, f"elif ({second} := buf[pos + 1]) < 128:")
+            src.add(ind + 1, f"{n} += _HIGH7[{second}]")
             src.add(ind + 1, "pos += 2")
         src.add(ind, f"else: {n}, pos = _uvarint(buf, pos)")
     else:
@@ -335,23 +364,34 @@ def _decode_sized(
     path: str,
     compact: bool,
     nullable: bool,
-    first: str | None = None,
+    peek: _Peek | None = None,
 ) -> None:
     """string, bytes or records."""
-    n = _read_length(src, ind, compact, kind == "string", long=kind != "string", first=first)
+    n = _read_length(src, ind, compact, kind == "string", long=kind != "string", peek=peek)
     end = src.var("end")
-    _open_length_check(src, ind, n, compact)
-    src.add(ind + 1, f"{end} = pos + {n}{_bias(compact)}")
-    if kind == "string":
-        if compact:
+    if compact:
+        # An unsigned varint is never negative, so 0 (null) is the only value below the
+        # range and one comparison against the buffer's end is the whole bounds check.
+        src.add(ind, f"if {n}:")
+        src.add(ind + 1, f"{end} = pos + {n} - 1")
+        src.add(ind + 1, f"if {end} > blen: raise _overrun({path!r}, {n} - 1, pos, blen)")
+        if kind == "string":
             src.add(ind + 1, f"if {n} > {_MAX_STRING + 1}: raise _bad_length({path!r}, {n} - 1)")
+    else:
+        _open_length_check(src, ind, n, compact)
+        src.add(ind + 1, f"{end} = pos + {n}")
+    if kind == "string":
         src.add(ind + 1, f"{target} = _str(buf[pos:{end}], 'utf-8')")
     elif kind == "bytes":
         src.add(ind + 1, f"{target} = _bytes(buf[pos:{end}])")
     else:
         src.add(ind + 1, f"{target} = view[pos:{end}]")
     src.add(ind + 1, f"pos = {end}")
-    _decode_null_branch(src, ind, n, target, compact, nullable, path)
+    if compact:
+        src.add(ind, "else:")
+        src.add(ind + 1, f"{target} = None" if nullable else f"raise _bad_length({path!r}, -1)")
+    else:
+        _decode_null_branch(src, ind, n, target, compact, nullable, path)
 
 
 def _decode_value(
@@ -363,7 +403,7 @@ def _decode_value(
     compact: bool,
     nullable: bool,
     tagged: bool = False,
-    first: str | None = None,
+    peek: _Peek | None = None,
 ) -> None:
     kind = field.type
     if kind in FIXED_TYPES:
@@ -375,9 +415,9 @@ def _decode_value(
         src.add(ind, f"{target} = _uuid_at(buf, pos)")
         src.add(ind, "pos += 16")
     elif kind in ("string", "bytes", "records"):
-        _decode_sized(src, kind, target, ind, path, compact, nullable, first)
+        _decode_sized(src, kind, target, ind, path, compact, nullable, peek)
     elif field.is_array:
-        _decode_array(src, field, target, ind, path, compact, nullable, first)
+        _decode_array(src, field, target, ind, path, compact, nullable, peek)
     else:
         _decode_struct_field(src, field, target, ind, path, nullable, tagged)
 
@@ -390,13 +430,13 @@ def _decode_array(
     path: str,
     compact: bool,
     nullable: bool,
-    first: str | None = None,
+    peek: _Peek | None = None,
 ) -> None:
     element = field.element_type
     if element in FIXED_TYPES:
         _decode_fixed_array(src, element, target, ind, path, compact, nullable)
         return
-    n = _read_length(src, ind, compact, int16=False, first=first)
+    n = _read_length(src, ind, compact, int16=False, peek=peek)
     _open_length_check(src, ind, n, compact)
     body = ind + 1
     if element == "uuid":
