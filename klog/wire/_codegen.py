@@ -22,6 +22,7 @@ functions are stateless and shareable.
 
 from __future__ import annotations
 
+import itertools
 import struct
 import uuid
 from collections.abc import Callable
@@ -136,6 +137,8 @@ _HIGH7 = tuple((b << 7) - 128 for b in range(128))
 
 _BASE_GLOBALS: dict[str, Any] = {
     "_new": object.__new__,
+    "_map": map,
+    "_repeat": itertools.repeat,
     "_str": str,
     "_bytes": bytes,
     "_mv": memoryview,
@@ -249,9 +252,13 @@ def _peek_bytes(field: FieldModel, version: int, message_flexible: range) -> int
     return 0
 
 
-def _decode_struct(src: _Source, struct_model: StructModel, var: str, ind: int, path: str) -> None:
+def _decode_struct(
+    src: _Source, struct_model: StructModel, var: str, ind: int, path: str, new: bool = True
+) -> None:
+    """Decode into ``var``: a new instance, or with ``new=False`` one already allocated."""
     version = src.version
-    src.add(ind, f"{var} = _new({src.const(struct_model.cls, 'C')})")
+    if new:
+        src.add(ind, f"{var} = _new({src.const(struct_model.cls, 'C')})")
     run: list[FieldModel] = []
 
     def flush(peek: int) -> _Peek | None:
@@ -336,14 +343,39 @@ def _bias(compact: bool) -> str:
     return " - 1" if compact else ""
 
 
-def _open_length_check(src: _Source, ind: int, n: str, compact: bool) -> None:
-    """``if`` the length/count fits in the rest of the buffer (and is not null)."""
-    # A count also fits: every element takes at least one byte, so counts the buffer
-    # cannot hold are refused before anything is allocated (Kafka does the same).
+def _open_length_check(src: _Source, ind: int, n: str, compact: bool, unit: int = 1) -> None:
+    """``if`` the length/count fits in the rest of the buffer (and is not null).
+
+    For a count, ``unit`` is the least number of bytes one element takes."""
+    # Counts the buffer cannot hold are refused before anything is allocated (Kafka does
+    # the same), so a hostile count costs no more memory than the bytes that carry it.
+    room = "blen - pos" if unit == 1 else f"(blen - pos) // {unit}"
     if compact:
-        src.add(ind, f"if 0 < {n} <= blen - pos + 1:")
+        src.add(ind, f"if 0 < {n} <= {room} + 1:")
     else:
-        src.add(ind, f"if 0 <= {n} <= blen - pos:")
+        src.add(ind, f"if 0 <= {n} <= {room}:")
+
+
+def min_size(struct_model: StructModel, version: int, message_flexible: range) -> int:
+    """The fewest bytes an encoding of the struct takes at ``version``."""
+    size = 1 if version in message_flexible else 0  # the tag section's count
+    for field in struct_model.fields:
+        if not field.present_in(version) or field.tagged_in(version):
+            continue
+        if field.type in FIXED_TYPES:
+            size += FIXED_TYPES[field.type][1]
+        elif field.type == "uuid":
+            size += 16
+        elif field.struct is not None and not field.is_array:
+            if field.nullable_in(version):
+                size += 1  # the null marker
+            else:
+                size += min_size(field.struct, version, message_flexible)
+        elif field.compact_in(version, message_flexible):
+            size += 1
+        else:
+            size += 2 if field.type == "string" else 4
+    return size
 
 
 def _decode_null_branch(
@@ -437,23 +469,30 @@ def _decode_array(
         _decode_fixed_array(src, element, target, ind, path, compact, nullable)
         return
     n = _read_length(src, ind, compact, int16=False, peek=peek)
-    _open_length_check(src, ind, n, compact)
-    body = ind + 1
-    if element == "uuid":
-        src.add(body, f"{target}, pos = _uuid_array(buf, pos, {n}{_bias(compact)})")
+    count = f"{n}{_bias(compact)}"
+    if field.struct is not None:
+        unit = max(1, min_size(field.struct, src.version, src.message.flexible_versions))
+        _open_length_check(src, ind, n, compact, unit)
+        # The elements are allocated in one C-level loop and then filled in: cheaper than
+        # allocating and appending each one, and the count check above bounds the memory.
+        items, item = src.var("items"), src.var("o")
+        cls = src.const(field.struct.cls, "C")
+        src.add(ind + 1, f"{items} = [*_map(_new, _repeat({cls}, {count}))]")
+        src.add(ind + 1, f"for {item} in {items}:")
+        _decode_struct(src, field.struct, item, ind + 2, f"{path}[]", new=False)
+        src.add(ind + 1, f"{target} = {items}")
+    elif element == "uuid":
+        _open_length_check(src, ind, n, compact)
+        src.add(ind + 1, f"{target}, pos = _uuid_array(buf, pos, {count})")
     else:
-        items = src.var("items")
-        append = src.var("append")
-        item = src.var("o") if field.struct else src.var("x")
-        src.add(body, f"{items} = []")
-        src.add(body, f"{append} = {items}.append")
-        src.add(body, f"for _ in range({n}{_bias(compact)}):")
-        if field.struct:
-            _decode_struct(src, field.struct, item, body + 1, f"{path}[]")
-        else:
-            _decode_sized(src, element, item, body + 1, f"{path}[]", compact, nullable=False)
-        src.add(body + 1, f"{append}({item})")
-        src.add(body, f"{target} = {items}")
+        _open_length_check(src, ind, n, compact)
+        items, append, item = src.var("items"), src.var("append"), src.var("x")
+        src.add(ind + 1, f"{items} = []")
+        src.add(ind + 1, f"{append} = {items}.append")
+        src.add(ind + 1, f"for _ in range({count}):")
+        _decode_sized(src, element, item, ind + 2, f"{path}[]", compact, nullable=False)
+        src.add(ind + 2, f"{append}({item})")
+        src.add(ind + 1, f"{target} = {items}")
     _decode_null_branch(src, ind, n, target, compact, nullable, path)
 
 
