@@ -185,8 +185,11 @@ def main() -> None:
     print(f"{'operation':<52} {'bytes':>7} {'klog us':>9} {'kafka-python us':>16} {'speedup':>8}")
     for label, size, ours_fn, theirs_fn in cases:
         # Interleave the two libraries so that machine noise hits both alike.
-        ours_us = min(best_us(ours_fn, args.number, 1) for _ in range(args.repeat))
-        theirs_us = min(best_us(theirs_fn, args.number, 1) for _ in range(args.repeat))
+        ours_runs, theirs_runs = [], []
+        for _ in range(args.repeat):
+            ours_runs.append(best_us(ours_fn, args.number, 1))
+            theirs_runs.append(best_us(theirs_fn, args.number, 1))
+        ours_us, theirs_us = min(ours_runs), min(theirs_runs)
         print(
             f"{label:<52} {size:>7} {ours_us:>9.1f} {theirs_us:>16.1f} {theirs_us / ours_us:>7.2f}x"
         )
