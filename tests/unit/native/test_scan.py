@@ -5,6 +5,7 @@ from __future__ import annotations
 import array
 import mmap
 import os
+import random
 import struct
 import threading
 from collections.abc import Callable
@@ -305,21 +306,58 @@ def test_native_and_twin_agree_on_damaged_buffers(
         assert error[0] in SCAN_CODES and f"position {valid_end}" in error[1]
 
 
-def check_every_crc_code(c_impl, data: bytes | memoryview) -> None:
-    results = c_impl._crc32c_all(data)
+def check_every_crc_code(c_impl, data: bytes | memoryview, crc: int = 0) -> None:
+    results = c_impl._crc32c_all(data, crc)
     assert "table" in results and c_impl.CRC32C_CODE in results
-    assert set(results.values()) == {crc32c.crc32c(data)}, results
+    assert set(results.values()) == {crc32c.crc32c(data, crc)}, results
 
 
 @settings(max_examples=50)
-@given(data=st.binary(max_size=70_000), offset=st.integers(0, 15))
-def test_c_crc32c_codes_match_the_reference(c_impl, data, offset) -> None:
-    check_every_crc_code(c_impl, memoryview(bytes(offset) + data)[offset:])  # unaligned too
+@given(
+    data=st.binary(max_size=70_000),
+    offset=st.integers(0, 63),
+    crc=st.integers(0, 2**32 - 1),
+)
+def test_c_crc32c_codes_match_the_reference(c_impl, data, offset, crc) -> None:
+    check_every_crc_code(c_impl, memoryview(bytes(offset) + data)[offset:], crc)  # unaligned too
 
 
-# Lengths around the block sizes of the SSE4.2 (256, 8192 x 3) and AVX-512 (256, 16) code.
+def test_c_crc32c_codes_on_every_short_length(c_impl) -> None:
+    # Every tail shape of the vector codes: 64- and 16-byte folds, then 8/4/2/1-byte words.
+    raw = os.urandom(700)
+    for size in range(601):
+        for offset in (0, 1, 7, 13):
+            check_every_crc_code(
+                c_impl, memoryview(raw)[offset : offset + size], size * 0x9E3779B1 % 2**32
+            )
+
+
+# Lengths around the block sizes of the SSE4.2 code (256, 3 x 8192), the AVX-512 folds
+# (256, 64, 16) and the fusion code: steps of 328 bytes, chunks of up to 64 steps.
+FUSION_STEP = 328
+FUSION_CHUNK = 64 * FUSION_STEP
+
+
 @pytest.mark.parametrize(
-    "size", [0, 7, 15, 16, 255, 256, 257, 271, 767, 768, 769, 24_575, 24_576, 24_583, 100_003]
+    "size",
+    [0, 7, 15, 16, 255, 256, 257, 271, 767, 768, 769, 24_575, 24_576, 24_583, 100_003, 1_048_588]
+    + [FUSION_STEP + d for d in (-1, 0, 1, 255, 256, 327)]
+    + [k * FUSION_CHUNK + d for k in (1, 2, 3) for d in (-1, 0, 1, FUSION_STEP, 5_000)],
 )
 def test_c_crc32c_codes_at_block_boundaries(c_impl, size) -> None:
-    check_every_crc_code(c_impl, os.urandom(size))
+    raw = os.urandom(size + 64)
+    for offset, crc in ((0, 0), (1, 0xFFFFFFFF), (21, 0x12345678), (63, 1)):
+        check_every_crc_code(c_impl, memoryview(raw)[offset : offset + size], crc)
+
+
+def test_c_crc32c_codes_for_every_fusion_step_count(c_impl) -> None:
+    # The fusion code has constants per step count; each must be right, with any tail.
+    rng = random.Random(1)
+    raw = os.urandom(FUSION_CHUNK + 2 * FUSION_STEP)
+    for steps in range(1, 65):
+        for tail in (0, FUSION_STEP - 1, rng.randrange(FUSION_STEP)):
+            offset = rng.randrange(64)
+            size = steps * FUSION_STEP + tail
+            check_every_crc_code(
+                c_impl, memoryview(raw)[offset : offset + size], rng.getrandbits(32)
+            )
