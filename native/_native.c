@@ -286,6 +286,27 @@ static struct {
 
 #define AVX512_TARGET __attribute__((target("avx2,avx512f,avx512vl,vpclmulqdq,pclmul,sse4.2")))
 
+/* The crc32 instruction over len < 8 bytes. */
+__attribute__((target("sse4.2"))) static inline uint64_t crc32_short(uint64_t c, const uint8_t *p,
+                                                                     size_t len)
+{
+    if (len & 4) {
+        uint32_t w;
+        memcpy(&w, p, 4);
+        c = _mm_crc32_u32((uint32_t)c, w);
+        p += 4;
+    }
+    if (len & 2) {
+        uint16_t w;
+        memcpy(&w, p, 2);
+        c = _mm_crc32_u16((uint32_t)c, w);
+        p += 2;
+    }
+    if (len & 1)
+        c = _mm_crc32_u8((uint32_t)c, *p);
+    return c;
+}
+
 AVX512_TARGET static inline __m128i fold128(__m128i a, __m128i k, __m128i next)
 {
     return _mm_ternarylogic_epi64(_mm_clmulepi64_si128(a, k, 0x00),
@@ -353,21 +374,7 @@ fold_finish(__m512i x0, __m512i x1, __m512i x2, __m512i x3, const uint8_t *p, si
         c = _mm_crc32_u64(c, load_le64(p));
         p += 8;
     }
-    if (len & 4) {
-        uint32_t w;
-        memcpy(&w, p, 4);
-        c = _mm_crc32_u32((uint32_t)c, w);
-        p += 4;
-    }
-    if (len & 2) {
-        uint16_t w;
-        memcpy(&w, p, 2);
-        c = _mm_crc32_u16((uint32_t)c, w);
-        p += 2;
-    }
-    if (len & 1)
-        c = _mm_crc32_u8((uint32_t)c, *p);
-    return (uint32_t)c;
+    return (uint32_t)crc32_short(c, p, len & 7);
 }
 
 AVX512_TARGET static uint32_t crc32c_avx512(uint32_t crc, const uint8_t *p, size_t len)
@@ -387,43 +394,53 @@ AVX512_TARGET static uint32_t crc32c_avx512(uint32_t crc, const uint8_t *p, size
  * as three scalar regions of FUSION_Q * 8 * n bytes, each taken by its own crc32 stream
  * (three hide the instruction's 3-cycle latency), then 256 * n bytes of vector folding.
  * Each step does FUSION_Q words of every stream and one 256-byte fold, a ratio measured
- * best on Zen 4 (whose 512-bit VPCLMULQDQ runs at half rate). At the end the chunk's input
- * state and the three stream states move forward into the window as described above, with
+ * best on Zen 4 (whose 512-bit VPCLMULQDQ runs at half rate). The first stream starts from
+ * the chunk's input state and also takes up to 63 leading bytes, so that the folded region
+ * starts on a cache line; it has time to spare, as the folding is the slower part. At the
+ * end the three stream states move forward into the window as described above, with
  * constants per n from fusion_k. Longer buffers go chunk by chunk; the rest is folded.
  */
 #define FUSION_Q 3
 #define FUSION_STEP (256 + 3 * 8 * FUSION_Q)
+/* Below this the plain fold is as fast: the streams' setup and merge cost about 6 ns. */
+#define FUSION_MIN_BYTES 2048
 #define FUSION_MAX_STEPS 64
 
-/* Per n: the constants for the chunk's input state and streams 1..3, in that order. */
+/* Per n: the constants for streams 1..3, and a zero that pads to 256 bits. */
 static uint64_t fusion_k[FUSION_MAX_STEPS + 1][4] __attribute__((aligned(32)));
 
 static void fusion_init(void)
 {
     for (uint64_t n = 1; n <= FUSION_MAX_STEPS; n++) {
         uint64_t region = 8 * FUSION_Q * n, last_lane = 256 * (n - 1);
-        for (uint64_t j = 0; j < 4; j++)
-            fusion_k[n][j] = fold_constant(8 * ((3 - j) * region + last_lane) + 63);
+        for (uint64_t j = 0; j < 3; j++)
+            fusion_k[n][j] = fold_constant(8 * ((2 - j) * region + last_lane) + 63);
     }
 }
 
 AVX512_TARGET static uint32_t crc32c_fusion(uint32_t crc, const uint8_t *p, size_t len)
 {
-    if (len < FUSION_STEP)
+    if (len < FUSION_MIN_BYTES)
         return crc32c_avx512(crc, p, len);
     const __m512i k2048 = broadcast_pair(fold_k.k2048);
-    uint32_t state = ~crc;
+    uint64_t s1 = ~crc;
     for (;;) {
-        size_t n = len / FUSION_STEP;
+        size_t n = (len - 63) / FUSION_STEP;
         if (n > FUSION_MAX_STEPS)
             n = FUSION_MAX_STEPS;
         const size_t region = 8 * FUSION_Q * n;
+        const uint8_t *start = p;
+        const size_t head = (size_t)(-(uintptr_t)(p + 3 * region)) & 63;
+        s1 = crc32_short(s1, p, head & 7);
+        p += head & 7;
+        for (size_t i = head >> 3; i; i--, p += 8)
+            s1 = _mm_crc32_u64(s1, load_le64(p));
         const uint8_t *ps = p, *pv = p + 3 * region;
-        __m512i x0 = _mm512_loadu_si512(pv);
-        __m512i x1 = _mm512_loadu_si512(pv + 64);
-        __m512i x2 = _mm512_loadu_si512(pv + 128);
-        __m512i x3 = _mm512_loadu_si512(pv + 192);
-        uint64_t s1 = 0, s2 = 0, s3 = 0;
+        __m512i x0 = _mm512_load_si512(pv);
+        __m512i x1 = _mm512_load_si512(pv + 64);
+        __m512i x2 = _mm512_load_si512(pv + 128);
+        __m512i x3 = _mm512_load_si512(pv + 192);
+        uint64_t s2 = 0, s3 = 0;
         for (const uint8_t *vend = pv + 256 * n;;) {
             for (int q = 0; q < FUSION_Q; q++) {
                 s1 = _mm_crc32_u64(s1, load_le64(ps + 8 * q));
@@ -434,24 +451,24 @@ AVX512_TARGET static uint32_t crc32c_fusion(uint32_t crc, const uint8_t *p, size
             pv += 256;
             if (pv == vend)
                 break;
-            x0 = fold512(x0, k2048, _mm512_loadu_si512(pv));
-            x1 = fold512(x1, k2048, _mm512_loadu_si512(pv + 64));
-            x2 = fold512(x2, k2048, _mm512_loadu_si512(pv + 128));
-            x3 = fold512(x3, k2048, _mm512_loadu_si512(pv + 192));
+            x0 = fold512(x0, k2048, _mm512_load_si512(pv));
+            x1 = fold512(x1, k2048, _mm512_load_si512(pv + 64));
+            x2 = fold512(x2, k2048, _mm512_load_si512(pv + 128));
+            x3 = fold512(x3, k2048, _mm512_load_si512(pv + 192));
         }
         __m256i v = _mm256_inserti128_si256(
-            _mm256_castsi128_si256(_mm_set_epi64x((long long)s1, (long long)state)),
-            _mm_set_epi64x((long long)s3, (long long)s2), 1);
+            _mm256_castsi128_si256(_mm_set_epi64x((long long)s2, (long long)s1)),
+            _mm_cvtsi64_si128((long long)s3), 1);
         __m256i k = _mm256_load_si256((const __m256i *)fusion_k[n]);
         __m256i t = _mm256_xor_si256(_mm256_clmulepi64_epi128(v, k, 0x00),
                                      _mm256_clmulepi64_epi128(v, k, 0x11));
         __m128i u = _mm_xor_si128(_mm256_castsi256_si128(t), _mm256_extracti128_si256(t, 1));
         x0 = _mm512_xor_si512(x0, _mm512_zextsi128_si512(u));
-        p += n * FUSION_STEP;
-        len -= n * FUSION_STEP;
-        if (len < FUSION_STEP)
+        len -= (size_t)(pv - start);
+        p = pv;
+        if (len < FUSION_MIN_BYTES)
             return ~fold_finish(x0, x1, x2, x3, p, len);
-        state = fold_finish(x0, x1, x2, x3, p, 0);
+        s1 = fold_finish(x0, x1, x2, x3, p, 0);
     }
 }
 #endif /* __x86_64__ */
