@@ -704,21 +704,29 @@ static PyObject *scan_error_tuple(const scan_state *st, int64_t max_length)
 static PyObject *scan_result(const scan_state *st, int64_t max_length)
 {
     PyObject *list = PyList_New(st->count);
-    PyObject *error;
+    PyObject *error, *prev_t = NULL;
     if (!list)
         return NULL;
     for (Py_ssize_t i = 0; i < st->count; i++) {
-        const batch_info *bi = &st->items[i];
+        const batch_info *bi = &st->items[i], *prev = &st->items[i > 0 ? i - 1 : 0];
         PyObject *t = PyTuple_New(5);
         if (!t) {
             Py_DECREF(list);
             return NULL;
         }
         PyList_SET_ITEM(list, i, t);
+        /* Batches in a row often share a record count, size or timestamp: share the int. */
         PyObject *fields[5] = {
-            PyLong_FromLongLong(bi->base_offset), PyLong_FromLong(bi->last_offset_delta),
-            PyLong_FromLongLong(bi->max_timestamp), PyLong_FromSsize_t(bi->position),
-            PyLong_FromSsize_t(bi->size),
+            PyLong_FromLongLong(bi->base_offset),
+            prev_t && bi->last_offset_delta == prev->last_offset_delta
+                ? Py_NewRef(PyTuple_GET_ITEM(prev_t, 1))
+                : PyLong_FromLong(bi->last_offset_delta),
+            prev_t && bi->max_timestamp == prev->max_timestamp
+                ? Py_NewRef(PyTuple_GET_ITEM(prev_t, 2))
+                : PyLong_FromLongLong(bi->max_timestamp),
+            PyLong_FromSsize_t(bi->position),
+            prev_t && bi->size == prev->size ? Py_NewRef(PyTuple_GET_ITEM(prev_t, 4))
+                                             : PyLong_FromSsize_t(bi->size),
         };
         for (int k = 0; k < 5; k++) {
             if (!fields[k]) {
@@ -731,6 +739,7 @@ static PyObject *scan_result(const scan_state *st, int64_t max_length)
         }
         /* Ints cannot form cycles: keep thousands of these tuples out of the GC's way. */
         PyObject_GC_UnTrack(t);
+        prev_t = t;
     }
     if (st->error == SCAN_OK) {
         error = Py_NewRef(Py_None);

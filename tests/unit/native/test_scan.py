@@ -62,6 +62,32 @@ def test_valid_batches_report_their_header_fields(impl, make_batch) -> None:
     ]
 
 
+def test_header_fields_equal_or_not_to_the_previous_batch(impl, make_batch) -> None:
+    # The C code reuses the previous batch's int objects for equal fields; each must still
+    # be the batch's own value whichever neighbour changes.
+    specs = [  # base_offset, last_offset_delta, max_timestamp, payload bytes
+        (0, 5, 100, 10),
+        (6, 5, 100, 10),
+        (12, 7, 100, 10),
+        (20, 7, 99, 10),
+        (28, 7, 99, 11),
+        (36, 5, 99, 11),
+        (42, 5, 1 << 40, 3000),
+    ]
+    buf = b"".join(
+        make_batch(b"x" * size, base_offset=base, last_offset_delta=delta, max_timestamp=ts)
+        for base, delta, ts, size in specs
+    )
+    batches, valid_end, error = impl.scan_batches(buf)
+    assert (valid_end, error) == (len(buf), None)
+    position = 0
+    expected = []
+    for base, delta, ts, size in specs:
+        expected.append((base, delta, ts, position, 61 + size))
+        position += 61 + size
+    assert batches == expected
+
+
 def test_empty_range_is_valid(impl) -> None:
     assert impl.scan_batches(b"") == ([], 0, None)
     assert impl.scan_batches(b"xyz", 3) == ([], 3, None)
