@@ -49,12 +49,27 @@ from _broker import CLOCK_TICKS, Broker
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from klog import native
-from klog.wire import FetchRequest, FetchResponse, RequestHeader, ResponseHeader
+from klog.wire import (
+    FetchRequest,
+    FetchResponse,
+    ProduceRequest,
+    ProduceResponse,
+    RequestHeader,
+    ResponseHeader,
+)
+from klog.wire.records import build_batch
 
 MB = 1_000_000
 GB = 1_000_000_000
 CHUNK = 1 << 20
 FETCH_VERSION = 12  # flexible: request header v2, response header v1
+PRODUCE_VERSION = 9  # flexible as well
+# What librdkafka builds under load with its default batch.size (1,000,000 bytes).
+RAW_PRODUCE_BATCH_RECORDS = 960
+# Requests the raw produce loop keeps in flight, as librdkafka's default
+# max.in.flight.requests.per.connection (5).
+RAW_PRODUCE_IN_FLIGHT = 5
+CORRELATION_ID_POS = 8  # size prefix, api key, api version
 # Batch header fields the raw fetch loop reads: base offset, batch length, last offset delta.
 BATCH_PREFIX = struct.Struct(">qi")
 LAST_OFFSET_DELTA = struct.Struct(">i")
@@ -113,19 +128,20 @@ def _sink_process(expected: int) -> Iterator[socket.socket]:
 
 def measure_tcp(size: int) -> float:
     block = memoryview(os.urandom(CHUNK))
+    size = size // CHUNK * CHUNK
     with _sink_process(size) as conn:
         start = time.perf_counter()
         for _ in range(size // CHUNK):
             conn.sendall(block)
         conn.recv(1, socket.MSG_PEEK)  # the sink's ack: everything arrived
         elapsed = time.perf_counter() - start
-    return size // CHUNK * CHUNK / elapsed
+    return size / elapsed
 
 
 def measure_sendfile(directory: Path, size: int) -> float:
     """Bytes/s of os.sendfile from a page-cached file (written, then read once)."""
     path = directory / "limit-sendfile"
-    file_size = min(size, 1 << 30)
+    file_size = min(size, 1 << 30) // CHUNK * CHUNK
     with path.open("wb") as f:
         block = os.urandom(CHUNK)
         for _ in range(file_size // CHUNK):
@@ -242,6 +258,8 @@ def produce(bootstrap: str, topic: str, records: int, value: bytes, acks: str, p
             "compression.type": "none",
             "enable.idempotence": False,
             "queue.buffering.max.messages": 1_000_000,
+            # Acknowledgements still gate flush(); only failures cost a Python callback.
+            "delivery.report.only.error": True,
         }
     )
     failed: list[object] = []
@@ -262,6 +280,74 @@ def produce(bootstrap: str, topic: str, records: int, value: bytes, acks: str, p
         raise RuntimeError(f"{len(failed)} records failed, e.g. {failed[:1]}")
     phase.records = records
     phase.bytes = records * len(value)
+
+
+def client_ceiling(records: int, value: bytes, phase: Phase) -> None:
+    """The producing thread's own ceiling: produce() into a queue no broker ever drains.
+
+    Every produce phase above pays at least this per record in this process, whatever
+    the broker does, so it bounds what a broker can be measured at with this client."""
+    producer = confluent_kafka.Producer(
+        {
+            "bootstrap.servers": "127.0.0.1:1",  # nothing listens there
+            "log_level": 0,
+            "queue.buffering.max.messages": records,
+            "queue.buffering.max.kbytes": 2**31 - 1,
+        }
+    )
+    produce_one = producer.produce
+    for _ in range(records):
+        produce_one("ceiling", value)
+    phase.records = records
+    phase.bytes = records * len(value)
+    producer.purge()
+    producer.flush(0)
+
+
+def raw_produce(bootstrap: str, topic: str, records: int, value: bytes, acks: int, phase: Phase):
+    """The broker's ingest rate: pipelined Produce requests of prebuilt ~1 MB batches.
+
+    The batches are what librdkafka would send; building them is left out so that the
+    client costs nothing per record and the broker alone sets the pace."""
+    batch = build_batch([(None, value, [], 0)] * RAW_PRODUCE_BATCH_RECORDS)
+    body = ProduceRequest(
+        transactional_id=None,
+        acks=acks,
+        timeout_ms=30_000,
+        topic_data=[
+            ProduceRequest.TopicProduceData(
+                name=topic,
+                partition_data=[ProduceRequest.PartitionProduceData(index=0, records=batch)],
+            )
+        ],
+    ).encode(PRODUCE_VERSION)
+    header = RequestHeader(
+        request_api_key=ProduceRequest.API_KEY,
+        request_api_version=PRODUCE_VERSION,
+        correlation_id=0,
+        client_id="bench-raw-produce",
+    ).encode(2)
+    frame = bytearray(struct.pack(">i", len(header) + len(body)) + header + body)
+    host, port = bootstrap.rsplit(":", 1)
+    sock = socket.create_connection((host, int(port)))
+    buffer = bytearray(CHUNK)
+    requests = -(-records // RAW_PRODUCE_BATCH_RECORDS)
+    sent = answered = 0
+    while answered < requests:
+        while sent < requests and sent - answered < RAW_PRODUCE_IN_FLIGHT:
+            sent += 1
+            struct.pack_into(">i", frame, CORRELATION_ID_POS, sent)
+            sock.sendall(frame)
+        size = _recv_frame(sock, buffer)
+        _, position = ResponseHeader.decode_from(memoryview(buffer)[:size], 0, 1)
+        response, _ = ProduceResponse.decode_from(buffer[:size], position, PRODUCE_VERSION)
+        (partition,) = response.responses[0].partition_responses
+        if partition.error_code:
+            raise RuntimeError(f"produce error {partition.error_code}")
+        answered += 1
+    sock.close()
+    phase.records = requests * RAW_PRODUCE_BATCH_RECORDS
+    phase.bytes = phase.records * len(value)
 
 
 def consume(bootstrap: str, topic: str, records: int, phase: Phase) -> None:
@@ -531,6 +617,15 @@ def run(args: argparse.Namespace, work: Path, data_dir: Path) -> None:
                 f"produce-acks{acks}",
                 lambda p, t=topic, a=acks: produce(broker.bootstrap, t, args.records, value, a, p),
             )
+        phase("client-ceiling", lambda p: client_ceiling(min(args.records, 500_000), value, p))
+        for acks, topic in ((1, "bench-raw-acks1"), (-1, "bench-raw-acksall")):
+            create_topic(broker.bootstrap, topic)
+            phase(
+                f"raw-produce-acks{acks}",
+                lambda p, t=topic, a=acks: raw_produce(
+                    broker.bootstrap, t, args.records, value, a, p
+                ),
+            )
         phase("consume", lambda p: consume(broker.bootstrap, "bench-acks1", args.records, p))
         phase(
             "raw-fetch",
@@ -608,6 +703,27 @@ def report(
         ),
         throughput_row(
             "produce acks=all linger.ms=5", phases["produce-acksall"], "file write", file_write, 0.5
+        ),
+        throughput_row(
+            "confluent-kafka produce() alone, no broker",
+            phases["client-ceiling"],
+            "file write",
+            file_write,
+            None,
+        ),
+        throughput_row(
+            "raw produce loop acks=1, ~1 MB batches",
+            phases["raw-produce-acks1"],
+            "file write",
+            file_write,
+            None,
+        ),
+        throughput_row(
+            "raw produce loop acks=all, ~1 MB batches",
+            phases["raw-produce-acks-1"],
+            "file write",
+            file_write,
+            None,
         ),
         throughput_row("consume confluent-kafka", phases["consume"], "sendfile", sendfile, None),
         throughput_row(fetch_label, phases["raw-fetch"], "sendfile", sendfile, 0.8),
