@@ -131,9 +131,10 @@ def _uuid_array(buf, pos: int, count: int) -> tuple[list[uuid.UUID], int]:
 
 _BYTES_LIKE = (bytes, bytearray, memoryview)
 
-# A two-byte unsigned varint is first + _HIGH7[second] (first >= 128, second < 128): one
-# lookup and one addition instead of masking and shifting both bytes.
-_HIGH7 = tuple((b << 7) - 128 for b in range(128))
+# The length a two-byte compact length encodes (its varint minus one) is
+# first + _LEN2[second] (first > 128, second < 128): one lookup and one addition instead
+# of masking and shifting both bytes.
+_LEN2 = tuple((b << 7) - 129 for b in range(128))
 
 _BASE_GLOBALS: dict[str, Any] = {
     "_new": object.__new__,
@@ -147,7 +148,7 @@ _BASE_GLOBALS: dict[str, Any] = {
     "_uvarint": decode_unsigned_varint,
     "_uvb": encode_unsigned_varint,
     "_UV": SMALL_UVARINTS,
-    "_HIGH7": _HIGH7,
+    "_LEN2": _LEN2,
     "_i16": INT16.unpack_from,
     "_i32": INT32.unpack_from,
     "_p16": INT16.pack,
@@ -274,7 +275,7 @@ def _decode_struct(
         src.add(ind, f"{', '.join([*targets, *peeked.names])}, = {unpack}(buf, pos)")
         if len(peeked.names) < 2:
             # A two-byte peek leaves pos at the run's start: how far to move depends on
-            # the length's size (see _read_length).
+            # the length's size (see _decode_sized).
             src.add(ind, f"pos += {peeked.size + len(peeked.names)}")
         return peeked if peek else None
 
@@ -299,39 +300,21 @@ def _decode_struct(
 
 
 def _read_length(
-    src: _Source,
-    ind: int,
-    compact: bool,
-    int16: bool,
-    long: bool = False,
-    peek: _Peek | None = None,
+    src: _Source, ind: int, compact: bool, int16: bool, peek: _Peek | None = None
 ) -> str:
     """Emit code reading a length or count; returns its variable name.
 
     Compact lengths are left as read (length + 1, 0 = null) to save an operation; callers
-    use ``_bias`` to interpret them. ``long`` adds an inline path for two-byte varints,
-    for bytes and records. ``peek`` holds the bytes the preceding fixed run already read."""
+    use ``_bias`` to interpret them. ``peek`` holds the first byte, if the preceding fixed
+    run already read it."""
     if peek is not None:
         first = peek.names[0]
-        if len(peek.names) == 1:
-            src.add(ind, f"if {first} > 127: {first}, pos = _uvarint(buf, pos - 1)")
-            return first
-        second = peek.names[1]
-        src.add(ind, f"if {first} < 128: pos += {peek.size + 1}")
-        src.add(ind, f"elif {second} < 128:")
-        src.add(ind + 1, f"{first} += _HIGH7[{second}]")
-        src.add(ind + 1, f"pos += {peek.size + 2}")
-        src.add(ind, f"else: {first}, pos = _uvarint(buf, pos + {peek.size})")
+        src.add(ind, f"if {first} > 127: {first}, pos = _uvarint(buf, pos - 1)")
         return first
     n = src.var("n")
     if compact:
         src.add(ind, f"{n} = buf[pos]")
         src.add(ind, f"if {n} < 128: pos += 1")
-        if long:
-            second = src.var("b")
-            src.add(ind, f"elif ({second} := buf[pos + 1]) < 128:")
-            src.add(ind + 1, f"{n} += _HIGH7[{second}]")
-            src.add(ind + 1, "pos += 2")
         src.add(ind, f"else: {n}, pos = _uvarint(buf, pos)")
     else:
         src.add(ind, f"{n}, = {'_i16' if int16 else '_i32'}(buf, pos)")
@@ -399,8 +382,31 @@ def _decode_sized(
     peek: _Peek | None = None,
 ) -> None:
     """string, bytes or records."""
-    n = _read_length(src, ind, compact, kind == "string", long=kind != "string", peek=peek)
     end = src.var("end")
+    if compact and kind != "string":
+        # A two-byte length (127 to 16382 bytes, typical of records) is not null, so it
+        # gets a branch of its own that goes straight to the bounds check and the slice.
+        # A first byte of 128 is left to the general path: 80 00 is a (non-minimal)
+        # null, which Kafka accepts.
+        if peek is not None:
+            n, second = peek.names
+            src.add(ind, f"if {n} > 128 and {second} < 128:")
+            src.add(ind + 1, f"pos += {peek.size + 2}")
+        else:
+            n, second = src.var("n"), src.var("b")
+            src.add(ind, f"{n} = buf[pos]")
+            src.add(ind, f"if {n} > 128 and ({second} := buf[pos + 1]) < 128:")
+            src.add(ind + 1, "pos += 2")
+        src.add(ind + 1, f"{end} = pos + {n} + _LEN2[{second}]")
+        src.add(ind + 1, f"if {end} > blen: raise _overrun({path!r}, {end} - pos, pos, blen)")
+        _take_sized(src, kind, target, ind + 1, end)
+        src.add(ind, "else:")
+        ind += 1
+        skip = peek.size if peek is not None else 0
+        src.add(ind, f"if {n} < 128: pos += {skip + 1}")
+        src.add(ind, f"else: {n}, pos = _uvarint(buf, {f'pos + {skip}' if skip else 'pos'})")
+    else:
+        n = _read_length(src, ind, compact, kind == "string", peek=peek)
     if compact:
         # An unsigned varint is never negative, so 0 (null) is the only value below the
         # range and one comparison against the buffer's end is the whole bounds check.
@@ -409,21 +415,25 @@ def _decode_sized(
         src.add(ind + 1, f"if {end} > blen: raise _overrun({path!r}, {n} - 1, pos, blen)")
         if kind == "string":
             src.add(ind + 1, f"if {n} > {_MAX_STRING + 1}: raise _bad_length({path!r}, {n} - 1)")
-    else:
-        _open_length_check(src, ind, n, compact)
-        src.add(ind + 1, f"{end} = pos + {n}")
-    if kind == "string":
-        src.add(ind + 1, f"{target} = _str(buf[pos:{end}], 'utf-8')")
-    elif kind == "bytes":
-        src.add(ind + 1, f"{target} = _bytes(buf[pos:{end}])")
-    else:
-        src.add(ind + 1, f"{target} = view[pos:{end}]")
-    src.add(ind + 1, f"pos = {end}")
-    if compact:
+        _take_sized(src, kind, target, ind + 1, end)
         src.add(ind, "else:")
         src.add(ind + 1, f"{target} = None" if nullable else f"raise _bad_length({path!r}, -1)")
     else:
+        _open_length_check(src, ind, n, compact)
+        src.add(ind + 1, f"{end} = pos + {n}")
+        _take_sized(src, kind, target, ind + 1, end)
         _decode_null_branch(src, ind, n, target, compact, nullable, path)
+
+
+def _take_sized(src: _Source, kind: str, target: str, ind: int, end: str) -> None:
+    """The value of a bounds-checked string, bytes or records field ending at ``end``."""
+    if kind == "string":
+        src.add(ind, f"{target} = _str(buf[pos:{end}], 'utf-8')")
+    elif kind == "bytes":
+        src.add(ind, f"{target} = _bytes(buf[pos:{end}])")
+    else:
+        src.add(ind, f"{target} = view[pos:{end}]")
+    src.add(ind, f"pos = {end}")
 
 
 def _decode_value(

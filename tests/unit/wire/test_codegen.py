@@ -75,6 +75,20 @@ def test_two_byte_lengths_running_past_the_buffer_are_decode_errors() -> None:
         SaslAuthenticateRequest.decode(b"\xff\xff\xff\xff\x7f" + auth[2:], 2)
 
 
+def test_non_minimal_two_byte_lengths_read_as_kafka_reads_them() -> None:
+    # 80 00 is a two-byte zero: null (records are nullable; auth_bytes is not). 81 00 is
+    # a two-byte one: empty. Kafka's readUnsignedVarint accepts both.
+    data = produce(b"").encode(9)
+    at = data.index(b"\x00\x00\x00\x00\x01\x00") + 4  # the first partition's length
+    decoded = ProduceRequest.decode(data[:at] + b"\x80\x00" + data[at + 1 :], 9)
+    assert decoded.topic_data[0].partition_data[0].records is None
+    decoded = ProduceRequest.decode(data[:at] + b"\x81\x00" + data[at + 1 :], 9)
+    assert bytes(decoded.topic_data[0].partition_data[0].records) == b""
+    assert SaslAuthenticateRequest.decode(b"\x81\x00\x00", 2).auth_bytes == b""
+    with pytest.raises(DecodeError, match="auth_bytes: invalid length -1"):
+        SaslAuthenticateRequest.decode(b"\x80\x00\x00", 2)
+
+
 def test_counts_the_buffer_cannot_hold_are_refused_before_decoding_elements() -> None:
     data = produce(b"").encode(9)
     # One partition takes at least 6 bytes (index, length, tags): three partitions
