@@ -4,9 +4,12 @@ For a ``MessageModel`` and a version this writes the Python source of two functi
 ``exec``s it once:
 
 * ``decode(buf, pos) -> (message, end)``: nested structs and arrays are inlined, each run
-  of consecutive fixed-width fields is one precompiled ``struct`` unpack, one-byte varints
-  (almost every length) take an inline fast path, and every length is checked against the
-  bytes left before anything is sliced or allocated. It raises ``DecodeError`` for
+  of consecutive fixed-width fields is one precompiled ``struct`` unpack that also reads
+  the first byte(s) of the compact length after it, one-byte varints (almost every
+  length) and two-byte lengths of bytes/records take inline fast paths, the elements of
+  a struct array are allocated in one go and then filled in, and every length or count
+  is checked against the bytes left before anything is sliced or allocated (a count
+  against the element's least encoded size, ``min_size``). It raises ``DecodeError`` for
   malformed lengths; truncation surfaces as ``IndexError`` / ``struct.error``, which the
   caller (``klog.wire.messages.Message.decode``) turns into ``DecodeError``.
 * ``encode(message, out)``: appends the encoding to the list ``out``, as bytes-like
@@ -289,14 +292,14 @@ def _decode_struct(
         elif field.type in FIXED_TYPES:
             run.append(field)
         else:
-            first = flush(_peek_bytes(field, version, src.message.flexible_versions))
+            peeked = flush(_peek_bytes(field, version, src.message.flexible_versions))
             compact = field.compact_in(version, src.message.flexible_versions)
             nullable = field.nullable_in(version)
             field_path = f"{path}.{field.attr}"
-            _decode_value(src, field, target, ind, field_path, compact, nullable, peek=first)
-    first = flush(1 if src.flexible else 0)
+            _decode_value(src, field, target, ind, field_path, compact, nullable, peek=peeked)
+    peeked = flush(1 if src.flexible else 0)
     if src.flexible:
-        _decode_tagged(src, tagged, var, ind, path, first.names[0] if first else None)
+        _decode_tagged(src, tagged, var, ind, path, peeked.names[0] if peeked else None)
 
 
 def _read_length(
