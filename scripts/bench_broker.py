@@ -50,11 +50,11 @@ from confluent_kafka.admin import AdminClient, NewTopic
 
 from klog import native
 from klog.wire import (
+    ClientConnection,
     FetchRequest,
     FetchResponse,
     ProduceRequest,
     ProduceResponse,
-    RequestHeader,
     ResponseHeader,
 )
 from klog.wire.records import build_batch
@@ -320,14 +320,8 @@ def raw_produce(bootstrap: str, topic: str, records: int, value: bytes, acks: in
                 partition_data=[ProduceRequest.PartitionProduceData(index=0, records=batch)],
             )
         ],
-    ).encode(PRODUCE_VERSION)
-    header = RequestHeader(
-        request_api_key=ProduceRequest.API_KEY,
-        request_api_version=PRODUCE_VERSION,
-        correlation_id=0,
-        client_id="bench-raw-produce",
-    ).encode(2)
-    frame = bytearray(struct.pack(">i", len(header) + len(body)) + header + body)
+    )
+    frame = bytearray(ClientConnection("bench-raw-produce").send_request(body, PRODUCE_VERSION)[1])
     host, port = bootstrap.rsplit(":", 1)
     sock = socket.create_connection((host, int(port)))
     buffer = bytearray(CHUNK)
@@ -412,14 +406,10 @@ def _fetch_frame(topic: str, offset: int, fetch_bytes: int, correlation_id: int)
         topics=[FetchRequest.FetchTopic(topic=topic, partitions=[partition])],
         forgotten_topics_data=[],
         rack_id="",
-    ).encode(FETCH_VERSION)
-    header = RequestHeader(
-        request_api_key=FetchRequest.API_KEY,
-        request_api_version=FETCH_VERSION,
-        correlation_id=correlation_id,
-        client_id="bench-raw-fetch",
-    ).encode(2)
-    return struct.pack(">i", len(header) + len(body)) + header + body
+    )
+    frame = bytearray(ClientConnection("bench-raw-fetch").send_request(body, FETCH_VERSION)[1])
+    struct.pack_into(">i", frame, CORRELATION_ID_POS, correlation_id)
+    return frame
 
 
 def _recv_frame(sock: socket.socket, buffer: bytearray) -> int:

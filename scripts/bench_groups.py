@@ -399,7 +399,7 @@ class CommitStream:
     MARKER = 0x0123_4567_89AB_CDEF
 
     def __init__(self, bootstrap: str, group: str, partitions: list[int]) -> None:
-        from klog.wire import OffsetCommitRequest, RequestHeader
+        from klog.wire import ClientConnection, OffsetCommitRequest
 
         request = OffsetCommitRequest(
             group_id=group,
@@ -417,14 +417,9 @@ class CommitStream:
                     ],
                 )
             ],
-        ).encode(COMMIT_VERSION)
-        header = RequestHeader(
-            request_api_key=OffsetCommitRequest.API_KEY,
-            request_api_version=COMMIT_VERSION,
-            correlation_id=1,
-            client_id="bench-commits",
-        ).encode(2)
-        self.frame = bytearray(struct.pack(">i", len(header) + len(request)) + header + request)
+        )
+        connection = ClientConnection("bench-commits")
+        self.frame = bytearray(connection.send_request(request, COMMIT_VERSION)[1])
         marker = struct.pack(">q", self.MARKER)
         self.positions = [i for i in range(len(self.frame)) if self.frame.startswith(marker, i)]
         assert len(self.positions) == len(partitions)
