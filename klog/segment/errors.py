@@ -75,6 +75,21 @@ class OffsetsOutOfOrderError(StorageError):
     OffsetsOutOfOrderException, reported as UNKNOWN_SERVER_ERROR)."""
 
 
+class OutOfOrderSequenceError(StorageError):
+    """An idempotent producer's batch does not continue its sequence: a gap, or a new
+    epoch not starting at sequence 0 (Kafka: OUT_OF_ORDER_SEQUENCE_NUMBER)."""
+
+
+class InvalidProducerEpochError(StorageError):
+    """An idempotent producer's batch carries an epoch older than the one the partition
+    last saw from that producer id: a zombie (Kafka: INVALID_PRODUCER_EPOCH)."""
+
+
+class InvalidTxnStateError(StorageError):
+    """A transactional batch arrived, but no transaction is open for it: klog has no
+    transaction coordinator (Kafka: INVALID_TXN_STATE)."""
+
+
 class KafkaStorageError(StorageError):
     """The disk failed under an operation (Kafka: KAFKA_STORAGE_ERROR).
 

@@ -2,14 +2,16 @@
 UnifiedLog/LocalLog without the replication state).
 
 Directory ``<log.dir>/<topic>-<partition>/``: segments (see ``segment``) plus
-``leader-epoch-checkpoint``. Appends go to the last (active) segment, which rolls on
-``segment.bytes``, ``segment.ms``, a full index or an offset that would not fit in a
-relative offset. Batches are stored byte for byte as received, except that a leader
-append patches each batch's base offset and partition leader epoch in place (neither is
-covered by the CRC); with ``message.timestamp.type=LogAppendTime`` it also stamps the
-max timestamp and timestamp-type bit and recomputes that batch's CRC, as Kafka does.
-Reads return ``FileSlice`` regions for ``sendfile``; record data never becomes Python
-objects on append or read.
+``leader-epoch-checkpoint`` and the idempotent producers' snapshots ``<offset>.snapshot``
+(see ``producer_state``; taken at each roll and on close). Appends go to the last
+(active) segment, which rolls on ``segment.bytes``, ``segment.ms``, a full index or an
+offset that would not fit in a relative offset. Batches are stored byte for byte as
+received, except that a leader append patches each batch's base offset and partition
+leader epoch in place (neither is covered by the CRC); with
+``message.timestamp.type=LogAppendTime`` it also stamps the max timestamp and
+timestamp-type bit and recomputes that batch's CRC, as Kafka does. Reads return
+``FileSlice`` regions for ``sendfile``; record data never becomes Python objects on
+append or read (idempotence reads batch headers only).
 
 Invariants: ``log_start_offset <= log_end_offset``; segments are sorted by base offset
 and do not overlap; every byte in a segment file is a whole valid batch; the recovery
@@ -45,6 +47,7 @@ from klog.segment.errors import (
     CrcMismatchError,
     InvalidBatchLengthError,
     InvalidRecordError,
+    InvalidTxnStateError,
     KafkaStorageError,
     OffsetOutOfRangeError,
     OffsetsOutOfOrderError,
@@ -58,6 +61,15 @@ from klog.segment.file_records import BatchHeader
 from klog.segment.file_slice import FileHandle, FileSlice
 from klog.segment.filenames import CLEANED_SUFFIX, LEADER_EPOCH_CHECKPOINT, SWAP_SUFFIX
 from klog.segment.leader_epoch import EpochEntry, LeaderEpochFileCache
+from klog.segment.producer_state import (
+    DEFAULT_PRODUCER_ID_EXPIRATION_MS,
+    AppendOrigin,
+    BatchMetadata,
+    ProducerBatch,
+    ProducerStateManager,
+    fsync_file,
+    next_sequence,
+)
 from klog.segment.recovery import load_log
 from klog.segment.retention import RetentionPlan, SegmentStats, plan_retention
 from klog.segment.segment import IndexedBatch, Segment
@@ -70,6 +82,8 @@ _INT64 = struct.Struct(">q")
 _INT32 = struct.Struct(">i")
 _UINT32 = struct.Struct(">I")
 _INT16 = struct.Struct(">h")
+# producer_id, producer_epoch, base_sequence, records_count: adjacent header fields.
+_PRODUCER_FIELDS = struct.Struct(">qhii")
 
 _SCAN_ERRORS: dict[int, type[CorruptBatchError]] = {
     native.SCAN_TRUNCATED: TruncatedBatchError,
@@ -123,6 +137,7 @@ class FlushJob:
         epoch_snapshot: tuple[int, list[EpochEntry]] | None,
         directory: Path | None,
         dir_version: int,
+        producer_snapshots: list[Path],
     ) -> None:
         self.offset = offset
         self.generation = generation
@@ -131,12 +146,15 @@ class FlushJob:
         self.epoch_snapshot = epoch_snapshot
         self._directory = directory
         self.dir_version = dir_version
+        self._producer_snapshots = producer_snapshots
 
     def run(self) -> None:
-        """Blocking: fsync the data and indexes, then the epoch checkpoint and the
-        directory. Safe to call from any thread."""
+        """Blocking: fsync the data and indexes, the producer state snapshots, then the
+        epoch checkpoint and the directory. Safe to call from any thread."""
         for handle in self._handles:
             handle.fsync()
+        for path in self._producer_snapshots:
+            fsync_file(path)
         if self.epoch_snapshot is not None:
             self._epochs.write_snapshot(self.epoch_snapshot[1])
         if self._directory is not None:
@@ -158,6 +176,8 @@ class Log:
         recovery_point: int,
         now_ms: int,
         on_change: Callable[[Log], None] | None,
+        producer_state: ProducerStateManager,
+        producer_id_expiration_ms: int = DEFAULT_PRODUCER_ID_EXPIRATION_MS,
     ) -> None:
         self.dir = directory
         self._config = config
@@ -176,6 +196,11 @@ class Log:
         self._dir_synced = 0
         self._pending_deletes: list[tuple[int, list[Path]]] = []
         self._closed = False
+        self.producer_state = producer_state
+        #: ``producer.id.expiration.ms``; the manager may change it at any time.
+        self.producer_id_expiration_ms = producer_id_expiration_ms
+        # Snapshots written at rolls, fsynced by the next flush.
+        self._unsynced_snapshots: list[Path] = []
 
     @classmethod
     def open(
@@ -188,11 +213,13 @@ class Log:
         had_clean_shutdown: bool = False,
         now_ms: int | None = None,
         on_change: Callable[[Log], None] | None = None,
+        producer_id_expiration_ms: int = DEFAULT_PRODUCER_ID_EXPIRATION_MS,
     ) -> Log:
         """Open (creating if needed) the log in ``directory``, recovering it unless
-        ``had_clean_shutdown``. Blocking. ``on_change(log)`` is called after a roll,
-        a truncation or a new log start offset: things its manager may want to flush
-        or checkpoint soon."""
+        ``had_clean_shutdown``, and rebuild its idempotent producers' state (see
+        ``producer_state``; producers idle for ``producer_id_expiration_ms`` are left
+        out). Blocking. ``on_change(log)`` is called after a roll, a truncation or a new
+        log start offset: things its manager may want to flush or checkpoint soon."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         config = config or LogConfig()
@@ -208,6 +235,15 @@ class Log:
             now_ms=now_ms,
             jitter=lambda: _jitter(config),
         )
+        producer_state = ProducerStateManager(directory)
+        producer_state.load(
+            loaded.segments,
+            loaded.log_start_offset,
+            loaded.log_end_offset,
+            now_ms,
+            producer_id_expiration_ms,
+            had_clean_shutdown=had_clean_shutdown,
+        )
         return cls(
             directory,
             config,
@@ -218,6 +254,8 @@ class Log:
             recovery_point=loaded.recovery_point,
             now_ms=now_ms,
             on_change=on_change,
+            producer_state=producer_state,
+            producer_id_expiration_ms=producer_id_expiration_ms,
         )
 
     # -- state ---------------------------------------------------------------------------
@@ -266,12 +304,27 @@ class Log:
 
     # -- appending -----------------------------------------------------------------------
 
-    def append(self, buf: object, leader_epoch: int, now_ms: int) -> AppendInfo:
+    def append(
+        self,
+        buf: object,
+        leader_epoch: int,
+        now_ms: int,
+        origin: AppendOrigin = AppendOrigin.COORDINATOR,
+    ) -> AppendInfo:
         """Validate the batches in ``buf``, assign offsets from the log end offset, stamp
         ``leader_epoch``, and write them in one write. ``buf`` is patched in place when
-        it is writable (bytes are copied once). Raises a ``CorruptBatchError`` subclass,
-        ``InvalidRecordError``, ``RecordTooLargeError``, ``RecordBatchTooLargeError`` or
-        ``KafkaStorageError``; on error nothing is written."""
+        it is writable (bytes are copied once).
+
+        Batches with a producer id are checked against the idempotent producers' state
+        first (``producer_state``; ``origin`` CLIENT, a produce request, gets Kafka's
+        full client checks, the default COORDINATOR only the epoch check). If a client
+        batch repeats one the producer already wrote (a retry), nothing is written and
+        the original batch's offsets come back, as in Kafka, with ``batch_count`` 0.
+        Raises a ``CorruptBatchError`` subclass,
+        ``InvalidRecordError``, ``RecordTooLargeError``, ``RecordBatchTooLargeError``,
+        ``OutOfOrderSequenceError``, ``InvalidProducerEpochError``,
+        ``InvalidTxnStateError`` or ``KafkaStorageError``; on error nothing is
+        written."""
         view = _writable_view(buf)
         scanned = self._scan(view)
         max_size = self._config.max_message_bytes
@@ -280,7 +333,9 @@ class Log:
         entries: list[IndexedBatch] = []
         max_timestamp = NO_TIMESTAMP
         offset_of_max = offset
-        for base, delta, _, position, size in scanned:
+        producer_batches: list[ProducerBatch] = []
+        next_offset = offset
+        for base, delta, batch_max_ts, position, size in scanned:
             if size > max_size:
                 raise RecordTooLargeError(
                     f"batch at position {position} is {size} bytes, above max.message.bytes "
@@ -291,11 +346,33 @@ class Log:
                     f"batch at position {position} has base offset {base}; a producer's "
                     f"batches must start at 0"
                 )
-            count = _INT32.unpack_from(view, position + records.RECORDS_COUNT_POS)[0]
+            producer_id, producer_epoch, sequence, count = _PRODUCER_FIELDS.unpack_from(
+                view, position + records.PRODUCER_ID_POS
+            )
             if count <= 0 or count != delta + 1:
                 raise InvalidRecordError(
                     f"batch at position {position} has {count} records but offset deltas 0..{delta}"
                 )
+            if producer_id >= 0:
+                if origin is AppendOrigin.CLIENT:
+                    _check_client_batch(view, position, producer_id, sequence)
+                producer_batches.append(
+                    ProducerBatch(
+                        producer_id,
+                        producer_epoch,
+                        sequence,
+                        next_sequence(sequence, delta),
+                        next_offset,
+                        next_offset + delta,
+                        now_ms if stamp else batch_max_ts,
+                    )
+                )
+            next_offset += delta + 1
+        pending = None
+        if producer_batches:
+            pending = self.producer_state.prepare(producer_batches, origin)
+            if isinstance(pending, BatchMetadata):
+                return self._duplicate(pending)
         for _, delta, batch_max_ts, position, size in scanned:
             _INT64.pack_into(view, position + records.BASE_OFFSET_POS, offset)
             _INT32.pack_into(view, position + records.PARTITION_LEADER_EPOCH_POS, leader_epoch)
@@ -309,6 +386,8 @@ class Log:
             offset = last + 1
         first = self._log_end_offset
         self._write(view, entries, first, offset - 1, max_timestamp, now_ms)
+        if pending:
+            self.producer_state.commit(pending)
         if leader_epoch >= 0 and self.leader_epoch_cache.latest_epoch != leader_epoch:
             self.leader_epoch_cache.assign(leader_epoch, first)
         return AppendInfo(
@@ -320,6 +399,22 @@ class Log:
             self._log_start_offset,
             view.nbytes,
             len(scanned),
+        )
+
+    def _duplicate(self, batch: BatchMetadata) -> AppendInfo:
+        """What a retried batch gets: the offsets it was written at (Kafka also answers
+        with the stored batch's timestamp, which is its log append time under
+        LogAppendTime)."""
+        stamped = batch.timestamp if self._config.log_append_time else NO_TIMESTAMP
+        return AppendInfo(
+            batch.first_offset,
+            batch.last_offset,
+            batch.timestamp,
+            batch.last_offset,
+            stamped,
+            self._log_start_offset,
+            0,
+            0,
         )
 
     def append_as_follower(self, buf: object, now_ms: int | None = None) -> AppendInfo:
@@ -338,6 +433,7 @@ class Log:
             )
         entries: list[IndexedBatch] = []
         epochs: list[tuple[int, int]] = []
+        producer_batches: list[ProducerBatch] = []
         max_timestamp = NO_TIMESTAMP
         offset_of_max = first
         expected = first
@@ -348,6 +444,21 @@ class Log:
                     f"batch at position {position} has offsets {base}..{last}, expected them "
                     f"to start at or after {expected}"
                 )
+            producer_id, producer_epoch, sequence, _ = _PRODUCER_FIELDS.unpack_from(
+                view, position + records.PRODUCER_ID_POS
+            )
+            if producer_id >= 0 and not _is_control(view, position):
+                producer_batches.append(
+                    ProducerBatch(
+                        producer_id,
+                        producer_epoch,
+                        sequence,
+                        next_sequence(sequence, delta),
+                        base,
+                        last,
+                        batch_max_ts,
+                    )
+                )
             epoch = _INT32.unpack_from(view, position + records.PARTITION_LEADER_EPOCH_POS)[0]
             if epoch >= 0 and (not epochs or epochs[-1][0] != epoch):
                 epochs.append((epoch, base))
@@ -356,6 +467,7 @@ class Log:
             entries.append((last, position, size, batch_max_ts))
             expected = last + 1
         self._write(view, entries, first, expected - 1, max_timestamp, now_ms)
+        self.producer_state.apply(producer_batches)
         for epoch, base in epochs:
             self.leader_epoch_cache.assign(epoch, base)
         return AppendInfo(
@@ -415,6 +527,9 @@ class Log:
         if active.size == 0 and active.base_offset == base:
             return active
         active.on_become_inactive()
+        # Kafka's roll snapshot: a restart reads the state at this offset instead of
+        # scanning the segments before it.
+        self._unsynced_snapshots.append(self.producer_state.take_snapshot(base))
         segment = Segment.create(self.dir, base, self._config, now_ms, _jitter(self._config))
         self._segments.append(segment)
         self._bases.append(base)
@@ -527,12 +642,17 @@ class Log:
             return True
         now_ms = wall_clock_ms() if now_ms is None else now_ms
         while len(self._segments) > 1 and self._segments[-1].base_offset > offset:
-            self._schedule_delete(self._segments.pop(), now_ms)
+            self._schedule_delete(self._segments.pop(), now_ms, with_snapshot=False)
             self._bases.pop()
         active = self.active_segment
         active.resize_indexes()
         end = active.truncate_to(offset)
         self._after_truncation(end, min(self._log_start_offset, end))
+        # Kafka's truncateAndReload: the newest snapshot not past the new end, then the
+        # headers after it.
+        self.producer_state.load(
+            self._segments, self._log_start_offset, end, now_ms, self.producer_id_expiration_ms
+        )
         return True
 
     def truncate_fully_and_start_at(self, offset: int, now_ms: int | None = None) -> None:
@@ -542,12 +662,13 @@ class Log:
             raise ValueError(f"cannot start a log at negative offset {offset}")
         now_ms = wall_clock_ms() if now_ms is None else now_ms
         for segment in self._segments:
-            self._schedule_delete(segment, now_ms)
+            self._schedule_delete(segment, now_ms, with_snapshot=False)
         self._segments = [
             Segment.create(self.dir, offset, self._config, now_ms, _jitter(self._config))
         ]
         self._bases = [offset]
         self.leader_epoch_cache.clear()
+        self.producer_state.truncate_fully()
         # Nothing below the new start exists, so nothing below it is unflushed.
         self._recovery_point = offset
         self._after_truncation(offset, offset)
@@ -576,6 +697,11 @@ class Log:
             self._delete_oldest(self._plan(now_ms, retention=False).delete_count, now_ms)
             self._changed()
         return self._log_start_offset
+
+    def remove_expired_producers(self, now_ms: int) -> int:
+        """Forget idempotent producers idle for ``producer_id_expiration_ms`` (Kafka's
+        periodic producer expiration check); returns how many."""
+        return self.producer_state.remove_expired(now_ms, self.producer_id_expiration_ms)
 
     def _stats(self) -> list[SegmentStats]:
         return [SegmentStats(s.base_offset, s.size, s.largest_timestamp) for s in self._segments]
@@ -618,8 +744,15 @@ class Log:
         self._log_start_offset = max(self._log_start_offset, self._segments[0].base_offset)
         self.leader_epoch_cache.truncate_from_start(self._log_start_offset)
 
-    def _schedule_delete(self, segment: Segment, now_ms: int) -> None:
+    def _schedule_delete(self, segment: Segment, now_ms: int, with_snapshot: bool = True) -> None:
+        """Rename the segment's files (and, unless ``with_snapshot`` is False because the
+        caller's truncation deletes snapshots at once, as Kafka's does, its producer
+        state snapshot) to ``*.deleted`` for removal after ``file.delete.delay.ms``."""
         paths = segment.rename_to_deleted()
+        if with_snapshot:
+            snapshot = self.producer_state.remove_snapshot(segment.base_offset)
+            if snapshot is not None:
+                paths.append(snapshot)
         self._pending_deletes.append((now_ms + self._config.file_delete_delay_ms, paths))
         self._dir_version += 1
 
@@ -723,6 +856,9 @@ class Log:
         for segment in self._segments[self._segment_index(self._recovery_point) :]:
             handles.extend(segment.flush_handles())
         epochs = self.leader_epoch_cache
+        # A failed job leaves these unsynced: they only shorten a restart's scan, and a
+        # torn one fails its CRC and is skipped.
+        snapshots, self._unsynced_snapshots = self._unsynced_snapshots, []
         return FlushJob(
             self._log_end_offset,
             self._generation,
@@ -731,6 +867,7 @@ class Log:
             epochs.snapshot() if epochs.dirty else None,
             self.dir if self._dir_version > self._dir_synced else None,
             self._dir_version,
+            snapshots,
         )
 
     def finish_flush(self, job: FlushJob, now_ms: int) -> None:
@@ -750,12 +887,20 @@ class Log:
         self.finish_flush(job, wall_clock_ms() if now_ms is None else now_ms)
 
     def close(self) -> None:
-        """Blocking: trim and fsync the indexes (adding the final time index entry) and
-        write the leader epoch checkpoint. Does not flush the log data: call ``flush``
-        first for a clean shutdown. Slices already handed out stay readable."""
+        """Blocking: trim and fsync the indexes (adding the final time index entry),
+        write the leader epoch checkpoint and a producer state snapshot at the log end
+        (fsynced with the directory: the clean-shutdown marker will skip the scan that
+        would otherwise rebuild it). Does not flush the log data: call ``flush`` first
+        for a clean shutdown. Slices already handed out stay readable."""
         if self._closed:
             return
         self._closed = True
+        try:
+            self.producer_state.take_snapshot(self._log_end_offset, sync=True)
+            fsync_dir(self.dir)
+        except OSError as exc:
+            # The next start scans the log instead; closing must still finish.
+            _log.warning("cannot write the producer state snapshot of %s: %s", self.dir, exc)
         for segment in self._segments:
             segment.close()
         if self.leader_epoch_cache.dirty:
@@ -777,6 +922,29 @@ def _writable_view(buf: object) -> memoryview:
     if view.readonly:
         view = memoryview(bytearray(view))
     return view
+
+
+def _is_control(view: memoryview, position: int) -> bool:
+    attributes = _INT16.unpack_from(view, position + records.ATTRIBUTES_POS)[0]
+    return bool(attributes & records.CONTROL_MASK)
+
+
+def _check_client_batch(view: memoryview, position: int, producer_id: int, sequence: int) -> None:
+    """Kafka's LogValidator rules for a client batch with a producer id."""
+    attributes = _INT16.unpack_from(view, position + records.ATTRIBUTES_POS)[0]
+    if attributes & records.CONTROL_MASK:
+        raise InvalidRecordError(
+            f"batch at position {position}: clients may not write control batches"
+        )
+    if sequence < 0:
+        raise InvalidRecordError(
+            f"batch at position {position} of producer {producer_id} has sequence {sequence}"
+        )
+    if attributes & records.TRANSACTIONAL_MASK:
+        raise InvalidTxnStateError(
+            f"batch at position {position} of producer {producer_id} is transactional, but no "
+            f"transaction is open: klog has no transaction coordinator"
+        )
 
 
 def _stamp_log_append_time(view: memoryview, position: int, size: int, now_ms: int) -> None:

@@ -18,7 +18,10 @@ change asks for one, checked every ``flush_check_interval_ms`` and on every log 
 checkpoints every ``checkpoint_interval_ms`` and soon after a truncation or a new log
 start offset; removal of deleted segments when their delay passes; and, when
 ``cleaner_config.enabled``, the log cleaner (``cleaner.LogCleaner``) for compacted logs,
-bounded by ``high_watermark``. Every fsync and file removal runs in a worker thread.
+bounded by ``high_watermark``; and every ``producer_id_expiration_check_interval_ms``,
+the removal of idempotent producers idle for ``producer_id_expiration_ms`` (Kafka's
+producer.id.expiration.check.interval.ms and producer.id.expiration.ms). Every fsync
+and file removal runs in a worker thread.
 ``close`` (blocking) flushes and closes every log, writes the checkpoints and the
 clean-shutdown marker.
 
@@ -57,6 +60,7 @@ from klog.segment.filenames import (
     partition_dir_name,
 )
 from klog.segment.log import Log, wall_clock_ms
+from klog.segment.producer_state import DEFAULT_PRODUCER_ID_EXPIRATION_MS
 
 _log = logging.getLogger(__name__)
 
@@ -88,6 +92,8 @@ class LogManager:
         checkpoint_interval_ms: int = 60_000,
         skip_topics: Iterable[str] = (METADATA_TOPIC,),
         cleaner_config: CleanerConfig | None = None,
+        producer_id_expiration_ms: int = DEFAULT_PRODUCER_ID_EXPIRATION_MS,
+        producer_id_expiration_check_interval_ms: int = 600_000,
     ) -> None:
         if not log_dirs:
             raise ValueError("log.dirs is empty")
@@ -100,6 +106,8 @@ class LogManager:
         self._flush_interval = flush_check_interval_ms / 1000
         self._checkpoint_interval = checkpoint_interval_ms / 1000
         self._skip_topics = frozenset(skip_topics)
+        self._producer_id_expiration_ms = producer_id_expiration_ms
+        self._producer_expiry_interval = producer_id_expiration_check_interval_ms / 1000
         self._logs: dict[TopicPartition, Log] = {}
         self._dir_of: dict[TopicPartition, Path] = {}
         self._flush_locks: dict[Log, trio.Lock] = {}
@@ -158,6 +166,7 @@ class LogManager:
                 had_clean_shutdown=clean,
                 now_ms=now,
                 on_change=self._log_changed,
+                producer_id_expiration_ms=self._producer_id_expiration_ms,
             )
             self._dir_of[tp] = log_dir
             loaded += 1
@@ -207,6 +216,7 @@ class LogManager:
             config or self.config_for(tp.topic),
             now_ms=self._clock(),
             on_change=self._log_changed,
+            producer_id_expiration_ms=self._producer_id_expiration_ms,
         )
         self._logs[tp] = log
         self._dir_of[tp] = log_dir
@@ -219,6 +229,18 @@ class LogManager:
         for tp, log in self._logs.items():
             if tp.topic == topic:
                 log.update_config(config)
+
+    @property
+    def producer_id_expiration_ms(self) -> int:
+        """``producer.id.expiration.ms``. A dynamic config: setting it applies to every
+        log from its next expiration check on."""
+        return self._producer_id_expiration_ms
+
+    @producer_id_expiration_ms.setter
+    def producer_id_expiration_ms(self, value: int) -> None:
+        self._producer_id_expiration_ms = value
+        for log in self._logs.values():
+            log.producer_id_expiration_ms = value
 
     def delete_log(self, tp: TopicPartition) -> None:
         """Forget ``tp``'s log: its directory is renamed ``...-delete`` now and removed
@@ -301,6 +323,7 @@ class LogManager:
             nursery.start_soon(self._flush_loop)
             nursery.start_soon(self._checkpoint_loop)
             nursery.start_soon(self._deletion_loop)
+            nursery.start_soon(self._producer_expiration_loop)
             if self.cleaner.config.enabled:
                 nursery.start_soon(self.cleaner.run)
             task_status.started()
@@ -341,6 +364,16 @@ class LogManager:
                 await self._checkpoint_wakeup.wait()
             self._checkpoint_wakeup = trio.Event()
             await self.checkpoint()
+
+    def remove_expired_producers(self) -> int:
+        """One producer expiration pass over every log; returns the producers removed."""
+        now = self._clock()
+        return sum(log.remove_expired_producers(now) for log in list(self._logs.values()))
+
+    async def _producer_expiration_loop(self) -> None:
+        while True:
+            await trio.sleep(self._producer_expiry_interval)
+            self.remove_expired_producers()
 
     def _due_paths(self, now: int) -> list[Path]:
         paths = [path for log in self._logs.values() for path in log.due_deletions(now)]
