@@ -5,7 +5,9 @@
   ``Quorum`` seam deciding when a batch commits (``SingleNodeQuorum`` for one node);
 * ``controller``: ``QuorumController``, the decisions (create/delete topics, create
   partitions, alter configs, register brokers) and their dataclass inputs and results;
-* ``placement``: Kafka's striped round-robin replica placement.
+* ``placement``: Kafka's striped round-robin replica placement;
+* ``producer_ids``: producer id blocks (``ProducerIdsBlock``) and the broker's
+  ``ProducerIdManager`` handing ids out of them.
 """
 
 from klog.controller.controller import (
@@ -44,6 +46,7 @@ from klog.controller.metadata_log import (
     SingleNodeQuorum,
 )
 from klog.controller.placement import PlacementError, place_replicas
+from klog.controller.producer_ids import PRODUCER_ID_BLOCK_SIZE, ProducerIdManager, ProducerIdsBlock
 
 __all__ = [
     "BROKER_RESOURCE",
@@ -54,6 +57,7 @@ __all__ = [
     "METADATA_VERSION_FEATURE",
     "NO_LEADER",
     "NO_LEADER_CHANGE",
+    "PRODUCER_ID_BLOCK_SIZE",
     "TOPIC_RESOURCE",
     "AlterConfigsResult",
     "BrokerRegistration",
@@ -71,6 +75,8 @@ __all__ = [
     "NewTopic",
     "PartitionState",
     "PlacementError",
+    "ProducerIdManager",
+    "ProducerIdsBlock",
     "Quorum",
     "QuorumController",
     "SingleNodeQuorum",

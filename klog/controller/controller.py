@@ -1,4 +1,5 @@
-"""Controller decisions: topics, partitions, configs and broker registrations.
+"""Controller decisions: topics, partitions, configs, broker registrations and producer id
+blocks.
 
 Each decision validates its input against the ``MetadataImage``, computes Kafka's KRaft
 records (the ones Kafka's ``ReplicationControlManager``, ``ConfigurationControlManager``
@@ -38,17 +39,19 @@ from klog.controller.image import (
 )
 from klog.controller.metadata_log import MetadataLog
 from klog.controller.placement import PlacementError, place_replicas
+from klog.controller.producer_ids import INT64_MAX, PRODUCER_ID_BLOCK_SIZE, ProducerIdsBlock
 from klog.segment import METADATA_TOPIC
 from klog.wire import (
     ConfigRecord,
     FeatureLevelRecord,
     PartitionRecord,
+    ProducerIdsRecord,
     RegisterBrokerRecord,
     RemoveTopicRecord,
     TopicRecord,
     UnfenceBrokerRecord,
 )
-from klog.wire.errors import ErrorCode
+from klog.wire.errors import ErrorCode, KafkaError
 
 METADATA_VERSION_FEATURE = "metadata.version"
 # The metadata.version feature level of Kafka 3.9-IV0, which klog's records follow.
@@ -256,6 +259,33 @@ class QuorumController:
                 ]
             )
             return epoch
+
+    async def allocate_producer_ids(self, broker_id: int, broker_epoch: int) -> ProducerIdsBlock:
+        """The next block of producer ids for ``broker_id`` (Kafka's
+        ProducerIdControlManager.generateNextProducerId), committed as a ProducerIdsRecord
+        before it is returned. Raises ``KafkaError`` STALE_BROKER_EPOCH if the broker is
+        not registered with that epoch, UNKNOWN_SERVER_ERROR when ids are exhausted."""
+        async with self._lock:
+            broker = self.image.brokers.get(broker_id)
+            if broker is None or broker.broker_epoch != broker_epoch:
+                raise KafkaError(
+                    ErrorCode.STALE_BROKER_EPOCH,
+                    f"broker {broker_id} is not registered with epoch {broker_epoch}",
+                )
+            first = self.image.next_producer_id
+            if first > INT64_MAX - PRODUCER_ID_BLOCK_SIZE:
+                raise KafkaError(ErrorCode.UNKNOWN_SERVER_ERROR, "producer ids are exhausted")
+            block = ProducerIdsBlock(broker_id, first, PRODUCER_ID_BLOCK_SIZE)
+            await self._write(
+                [
+                    ProducerIdsRecord(
+                        broker_id=broker_id,
+                        broker_epoch=broker_epoch,
+                        next_producer_id=block.next_block_first_id,
+                    )
+                ]
+            )
+            return block
 
     # -- topics --------------------------------------------------------------------------
 

@@ -3,9 +3,10 @@
 Input: KRaft metadata records (``klog.wire`` message objects: TopicRecord,
 PartitionRecord, PartitionChangeRecord, ConfigRecord, RemoveTopicRecord,
 RegisterBrokerRecord, UnregisterBrokerRecord, FenceBrokerRecord, UnfenceBrokerRecord,
-BrokerRegistrationChangeRecord, FeatureLevelRecord; other types are skipped) in log
-order. Output: topics (by name and by id), partitions (replicas, ISR, leader, epochs),
-registered brokers and their endpoints, configs per resource, features.
+BrokerRegistrationChangeRecord, FeatureLevelRecord, ProducerIdsRecord; other types are
+skipped) in log order. Output: topics (by name and by id), partitions (replicas, ISR,
+leader, epochs), registered brokers and their endpoints, configs per resource, features,
+and the next unassigned producer id.
 
 Invariants: the image changes only in ``apply``; a record that does not fit (for example
 a partition of an unknown topic) raises ``MetadataReplayError`` because it means the
@@ -108,6 +109,9 @@ class MetadataImage:
         self.brokers: dict[int, BrokerRegistration] = {}
         self.configs: dict[tuple[int, str], dict[str, str]] = {}
         self.features: dict[str, int] = {}
+        #: The first id of the next producer id block (Kafka's ProducerIdControlManager).
+        self.next_producer_id = 0
+        self._producer_ids_replayed = False
         self.last_offset = -1
 
     # -- reading -------------------------------------------------------------------------
@@ -147,7 +151,7 @@ class MetadataImage:
     def apply(self, record: Any, delta: MetadataDelta) -> None:
         handler = getattr(self, "_apply_" + type(record).__name__, None)
         if handler is None:
-            return  # records this node does not act on (NoOpRecord, ProducerIdsRecord...)
+            return  # records this node does not act on (NoOpRecord...)
         handler(record, delta)
 
     def _apply_TopicRecord(self, record: Any, delta: MetadataDelta) -> None:
@@ -282,6 +286,15 @@ class MetadataImage:
             self.features.pop(record.name, None)
         else:
             self.features[record.name] = record.feature_level
+
+    def _apply_ProducerIdsRecord(self, record: Any, delta: MetadataDelta) -> None:
+        # Kafka refuses to replay a block that does not move past the current one.
+        if self._producer_ids_replayed and record.next_producer_id <= self.next_producer_id:
+            raise MetadataReplayError(
+                f"next producer id {record.next_producer_id} does not pass {self.next_producer_id}"
+            )
+        self.next_producer_id = record.next_producer_id
+        self._producer_ids_replayed = True
 
     def _topic_by_id(self, topic_id: uuid.UUID) -> TopicImage:
         topic = self.topics_by_id.get(topic_id)
