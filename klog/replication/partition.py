@@ -28,6 +28,7 @@ from typing import Protocol
 import trio
 
 from klog.segment import AppendInfo, FileSlice, Log, LogManager, TopicPartition
+from klog.segment.producer_state import AppendOrigin
 from klog.wire.errors import ErrorCode, KafkaError
 
 
@@ -145,9 +146,16 @@ class Partition:
                 raise KafkaError(ErrorCode.UNKNOWN_LEADER_EPOCH, f"epoch {current_leader_epoch}")
 
     async def append_records_as_leader(
-        self, buf: object, *, required_acks: int, timeout_ms: int
+        self,
+        buf: object,
+        *,
+        required_acks: int,
+        timeout_ms: int,
+        origin: AppendOrigin = AppendOrigin.COORDINATOR,
     ) -> AppendInfo:
-        """Append a producer's batches; return once they are acknowledged per ``acks``."""
+        """Append batches (a produce request's with ``origin`` CLIENT); return once they
+        are acknowledged per ``acks``. A retried idempotent batch is not written again:
+        its original offsets come back, acknowledged the same way (see ``Log.append``)."""
         self.check_leader()
         min_isr = self.log.config.min_insync_replicas
         if required_acks == -1 and len(self.isr) < min_isr:
@@ -155,7 +163,7 @@ class Partition:
                 ErrorCode.NOT_ENOUGH_REPLICAS,
                 f"ISR {list(self.isr)} is smaller than min.insync.replicas={min_isr}",
             )
-        info = self.log.append(buf, self.leader_epoch, self._clock())
+        info = self.log.append(buf, self.leader_epoch, self._clock(), origin)
         await self._log_manager.flush_if_due(self.log)
         self._advance_high_watermark(self.log.log_end_offset)
         if required_acks == -1 and self.high_watermark <= info.last_offset:

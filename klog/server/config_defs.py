@@ -534,6 +534,9 @@ BROKER_CONFIGS: Mapping[str, ConfigDef] = _index(
     _broker("producer.id.expiration.ms", INT, 86400000,
             "Forget an idle producer id's sequence state after this long.",
             at_least(1), CLUSTER),
+    _broker("producer.id.expiration.check.interval.ms", INT, 600000,
+            "How often idle producer ids are looked for (Kafka: an internal config).",
+            at_least(1)),
     # --- share groups (keys Kafka 4's sample server.properties sets) ---
     _broker("share.coordinator.state.topic.replication.factor", SHORT, 3,
             "Accepted for compatibility (klog has no share groups yet).", at_least(1)),

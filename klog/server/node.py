@@ -231,6 +231,10 @@ class Node:
             ),
             retention_check_interval_ms=self.config["log.retention.check.interval.ms"],
             checkpoint_interval_ms=self.config["log.flush.offset.checkpoint.interval.ms"],
+            producer_id_expiration_ms=self.config["producer.id.expiration.ms"],
+            producer_id_expiration_check_interval_ms=self.config[
+                "producer.id.expiration.check.interval.ms"
+            ],
         )
 
     def _high_watermark_of(self, tp: TopicPartition) -> int:
@@ -302,6 +306,8 @@ class Node:
         if own:
             config = config.with_dynamic(own, per_broker=True, replace=True)
         self.config = config
+        if self.log_manager is not None:
+            self.log_manager.producer_id_expiration_ms = config["producer.id.expiration.ms"]
 
     async def auto_create_topic(self, name: str) -> None:
         """Create ``name`` with the broker's defaults (Metadata auto-creation)."""

@@ -37,6 +37,9 @@ _STORAGE_CODES: dict[type[Exception], ErrorCode] = {
     storage.RecordBatchTooLargeError: ErrorCode.RECORD_LIST_TOO_LARGE,
     storage.OffsetOutOfRangeError: ErrorCode.OFFSET_OUT_OF_RANGE,
     storage.KafkaStorageError: ErrorCode.KAFKA_STORAGE_ERROR,
+    storage.OutOfOrderSequenceError: ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER,
+    storage.InvalidProducerEpochError: ErrorCode.INVALID_PRODUCER_EPOCH,
+    storage.InvalidTxnStateError: ErrorCode.INVALID_TXN_STATE,
 }
 
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from klog.server.handlers import admin, cluster, data, groups
+from klog.server.handlers import admin, cluster, data, groups, producers
 from klog.server.router import Api
 
 if TYPE_CHECKING:
     from klog.server.node import Node
 
-_FAMILIES = (admin, cluster, data, groups)
+_FAMILIES = (admin, cluster, data, groups, producers)
 
 
 def all_apis(node: Node) -> list[Api]:

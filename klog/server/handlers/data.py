@@ -3,7 +3,9 @@
 Produce hands each partition's records (a memoryview into the request frame) to its
 ``Partition`` untouched: validation is a native framing/CRC scan, offsets are patched in
 place, and no record becomes a Python object — except on compacted topics, where
-Kafka refuses keyless records and the keys must be read. Fetch answers with
+Kafka refuses keyless records and the keys must be read. Idempotent producers' batches
+are checked from their headers (``klog.segment.producer_state``); a retried batch gets
+its original base offset with NONE, as in Kafka. Fetch answers with
 ``FileSlice`` objects that the connection sends with ``sendfile``.
 
 Stateless; shared by all connections.
@@ -16,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import trio
 
 from klog.segment import EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, TopicPartition
+from klog.segment.producer_state import AppendOrigin
 from klog.server.handlers.cluster import is_internal
 from klog.server.router import Api, error_code_for, error_message_for
 from klog.wire import (
@@ -87,7 +90,7 @@ async def _append(node: Node, topic: str, data: Any, acks: int, timeout_ms: int)
     if "compact" in partition.log.config.cleanup_policy:
         _require_keys(records)
     return await partition.append_records_as_leader(
-        records, required_acks=acks, timeout_ms=timeout_ms
+        records, required_acks=acks, timeout_ms=timeout_ms, origin=AppendOrigin.CLIENT
     )
 
 

@@ -188,13 +188,9 @@ def test_empty_partitions_have_offsets_zero(driver: Driver, topic_name: str) -> 
     assert driver.end_offsets(topic_name, 2) == {0: (0, 0), 1: (0, 0)}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=kafka.errors.IncompatibleBrokerVersion,
-    reason="kafka-python 3 producers are idempotent by default, which needs InitProducerId "
-    "(API 22); klog does not serve it yet, so the default producer fails fatally",
-)
 def test_kafka_python_producer_with_default_config(shared_node, topic_name: str) -> None:
+    """kafka-python 3 producers are idempotent by default: InitProducerId, then batches
+    carrying its producer id and sequences."""
     producer = kafka.KafkaProducer(bootstrap_servers=shared_node.bootstrap)
     try:
         meta = producer.send(topic_name, b"value", key=b"key").get(TIMEOUT)
