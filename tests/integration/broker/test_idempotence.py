@@ -18,6 +18,13 @@ from collections.abc import Iterator
 import confluent_kafka
 import kafka
 import pytest
+from confluent_kafka.admin import (
+    AdminClient,
+    AlterConfigOpType,
+    ConfigEntry,
+    ConfigResource,
+    ResourceType,
+)
 
 from klog.wire import (
     ApiVersionsRequest,
@@ -292,5 +299,49 @@ def test_retries_are_recognised_after_a_restart(
         assert len(snapshots) > 1 if segment_bytes < 1000 else len(snapshots) <= 1
         # Ids are never handed out twice: a new node uses a new block.
         assert init_producer_id(conn).producer_id > pid
+    finally:
+        conn.close()
+
+
+# -- expiry ------------------------------------------------------------------------------
+
+
+def describe_producers(conn: WireConnection, topic: str) -> list[int]:
+    request = DescribeProducersRequest(
+        topics=[DescribeProducersRequest.TopicRequest(name=topic, partition_indexes=[0])]
+    )
+    (result,) = conn.request(request, 0).topics
+    (partition,) = result.partitions
+    assert partition.error_code == 0
+    return [state.producer_id for state in partition.active_producers]
+
+
+def test_idle_producers_expire_after_a_dynamic_producer_id_expiration_ms(
+    klog_node_factory, wait_for
+) -> None:
+    node = klog_node_factory({"producer.id.expiration.check.interval.ms": "100"}).start()
+    topic = unique_topic("idem")
+    ConfluentDriver(node.bootstrap).create_topic(topic, 1)
+    conn = WireConnection(node.bootstrap)
+    try:
+        pid = init_producer_id(conn).producer_id
+        produce(conn, topic, batch(pid, 0, 0))
+        assert describe_producers(conn, topic) == [pid]
+        admin = AdminClient({"bootstrap.servers": node.bootstrap})
+        resource = ConfigResource(
+            ResourceType.BROKER,
+            "1",
+            incremental_configs=[
+                ConfigEntry(
+                    "producer.id.expiration.ms",
+                    "1000",
+                    incremental_operation=AlterConfigOpType.SET,
+                )
+            ],
+        )
+        admin.incremental_alter_configs([resource])[resource].result(TIMEOUT)
+        wait_for(lambda: describe_producers(conn, topic) == [], what="the producer to expire")
+        # Forgotten: any sequence is accepted again, as from a new producer.
+        assert produce(conn, topic, batch(pid, 0, 7)).error_code == 0
     finally:
         conn.close()
