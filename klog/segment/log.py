@@ -402,9 +402,10 @@ class Log:
         )
 
     def _duplicate(self, batch: BatchMetadata) -> AppendInfo:
-        """What a retried batch gets: the offsets it was written at (Kafka also answers
-        with the stored batch's timestamp, which is its log append time under
-        LogAppendTime)."""
+        """What a retried batch gets: the offsets it was written at, and under
+        LogAppendTime the time it was stamped with. (Kafka fills log_append_time with the
+        stored batch's max timestamp even under CreateTime; klog answers -1 there, as
+        for a first write, since clients read any other value as the broker's time.)"""
         stamped = batch.timestamp if self._config.log_append_time else NO_TIMESTAMP
         return AppendInfo(
             batch.first_offset,

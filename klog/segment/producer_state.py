@@ -14,6 +14,10 @@ producer gets the original offsets back), or refused:
 * an unknown producer id (new, expired, or its batches deleted) is accepted at any
   sequence, as current Kafka does (KIP-360).
 
+Those are the checks of a client's append (``AppendOrigin.CLIENT``); a coordinator
+writing its own records only has its epoch checked, and batches a follower copies or
+loading finds in the log are recorded unchecked, as Kafka's AppendOrigin has it.
+
 Snapshot files ``<20-digit offset>.snapshot`` in the partition directory hold the state
 as of that offset, in Kafka's version-1 layout (all big-endian)::
 
