@@ -1,7 +1,7 @@
 """Idempotent producers against real klog processes.
 
 Real clients with idempotence on (kafka-python 3's default producer, confluent-kafka
-with ``enable.idempotence=true`` and acks=all) round-trip records, and their batches are
+with ``enable.idempotence=true`` and acks=all, aiokafka) round-trip records, and their batches are
 stored with the producer id klog handed out. Over the raw wire (``klog.wire``):
 InitProducerId's answers; a batch sent twice is stored once and both answers carry the
 same base offset; a sequence gap is OUT_OF_ORDER_SEQUENCE_NUMBER; an older epoch is
@@ -12,9 +12,11 @@ SIGKILL (for batches that were acknowledged), with producer ids never handed out
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 
+import aiokafka
 import confluent_kafka
 import kafka
 import pytest
@@ -163,6 +165,24 @@ def test_confluent_idempotent_producer_with_acks_all(node: KlogNode, topic: str)
     assert batches[0][1] >= 0 and batches[0][3] == 0
     consumed = ConfluentDriver(node.bootstrap).consume_earliest(topic, 1, 200)
     assert [c.rec.value for c in consumed] == [b"c%03d" % i for i in range(200)]
+
+
+def test_aiokafka_idempotent_producer(node: KlogNode, topic: str) -> None:
+    async def run() -> list[int]:
+        producer = aiokafka.AIOKafkaProducer(
+            bootstrap_servers=node.bootstrap, enable_idempotence=True, linger_ms=5
+        )
+        await producer.start()
+        try:
+            futures = [await producer.send(topic, b"a%d" % i) for i in range(40)]
+            return [(await future).offset for future in futures]
+        finally:
+            await producer.stop()
+
+    assert asyncio.run(run()) == list(range(40))
+    batches = stored(node, topic)
+    assert len({pid for _, pid, _, _ in batches}) == 1 and batches[0][1] >= 0
+    assert [seq for _, _, _, seq in batches] == [base for base, _, _, _ in batches]
 
 
 # -- InitProducerId ----------------------------------------------------------------------
