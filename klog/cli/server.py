@@ -10,15 +10,17 @@ flush, checkpoint, clean-shutdown marker) and exits 0; a second exits at once.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 
 import click
 import trio
 
-from klog.server.config import ConfigError, load_broker_config
+from klog.server.config import BrokerConfig, ConfigError, load_broker_config
 from klog.server.node import Node, StartupError
 
 EXAMPLES = """
@@ -68,11 +70,20 @@ def main(properties: str | None, overrides: tuple[str, ...], log_level: str) -> 
         sys.exit(1)
 
 
-async def _run(config) -> None:
-    node = Node(config, announce=lambda line: print(line, flush=True))
+def _print(line: str) -> None:
+    print(line, flush=True)
+
+
+async def _run(config: BrokerConfig, announce: Callable[[str], None] = _print) -> None:
+    node = Node(config, announce=announce)
     async with trio.open_nursery() as nursery:
         nursery.start_soon(_watch_signals, node)
-        await node.run()
+        async with trio.open_nursery() as serving:
+            await serving.start(node.run)
+            # What startup built (modules, compiled codecs, open logs) lives as long as
+            # the process; left to the collector, every full collection walks it again
+            # and stalls the event loop for 15-20 ms, which showed as p99.9 latency.
+            gc.freeze()
         nursery.cancel_scope.cancel()
 
 
