@@ -308,9 +308,6 @@ class KafkaPythonDriver:
             acks="all",
             linger_ms=20,
             compression_type=None if codec == "none" else codec,
-            # kafka-python 3 defaults to idempotence, which needs InitProducerId (not
-            # served by klog yet); these tests are about plain produce.
-            enable_idempotence=False,
         )
         try:
             futures = [
