@@ -68,7 +68,6 @@ from klog.segment.producer_state import (
     ProducerBatch,
     ProducerStateManager,
     fsync_file,
-    next_sequence,
 )
 from klog.segment.recovery import load_log
 from klog.segment.retention import RetentionPlan, SegmentStats, plan_retention
@@ -356,15 +355,10 @@ class Log:
             if producer_id >= 0:
                 if origin is AppendOrigin.CLIENT:
                     _check_client_batch(view, position, producer_id, sequence)
+                timestamp = now_ms if stamp else batch_max_ts
                 producer_batches.append(
-                    ProducerBatch(
-                        producer_id,
-                        producer_epoch,
-                        sequence,
-                        next_sequence(sequence, delta),
-                        next_offset,
-                        next_offset + delta,
-                        now_ms if stamp else batch_max_ts,
+                    ProducerBatch.of_batch(
+                        producer_id, producer_epoch, sequence, next_offset, delta, timestamp
                     )
                 )
             next_offset += delta + 1
@@ -450,14 +444,8 @@ class Log:
             )
             if producer_id >= 0 and not _is_control(view, position):
                 producer_batches.append(
-                    ProducerBatch(
-                        producer_id,
-                        producer_epoch,
-                        sequence,
-                        next_sequence(sequence, delta),
-                        base,
-                        last,
-                        batch_max_ts,
+                    ProducerBatch.of_batch(
+                        producer_id, producer_epoch, sequence, base, delta, batch_max_ts
                     )
                 )
             epoch = _INT32.unpack_from(view, position + records.PARTITION_LEADER_EPOCH_POS)[0]

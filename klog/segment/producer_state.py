@@ -124,6 +124,22 @@ class ProducerBatch(NamedTuple):
     last_offset: int
     timestamp: int
 
+    @classmethod
+    def of_batch(
+        cls, producer_id: int, epoch: int, first_seq: int, first_offset: int, delta: int,
+        timestamp: int,
+    ) -> ProducerBatch:  # fmt: skip
+        """The batch whose last offset delta is ``delta``, placed at ``first_offset``."""
+        return cls(
+            producer_id,
+            epoch,
+            first_seq,
+            next_sequence(first_seq, delta),
+            first_offset,
+            first_offset + delta,
+            timestamp,
+        )
+
 
 class ProducerEntry(NamedTuple):
     """A producer's epoch and its last batches of that epoch (oldest first)."""

@@ -11,7 +11,7 @@ import socket
 import struct
 from typing import Any
 
-from klog.wire import CLOSED, ClientConnection, Response
+from klog.wire import CLOSED, ClientConnection, ProduceRequest, Response
 
 
 class WireConnection:
@@ -43,6 +43,27 @@ class WireConnection:
     def request(self, body: Any, version: int) -> Any:
         self.send(body, version)
         return self.answer()
+
+    def produce(
+        self, topic: str, records: bytes, *, acks: int = 1, version: int = 9, partition: int = 0
+    ) -> Any:
+        """Produce ``records`` to one partition; returns that partition's response."""
+        request = ProduceRequest(
+            transactional_id=None,
+            acks=acks,
+            timeout_ms=10_000,
+            topic_data=[
+                ProduceRequest.TopicProduceData(
+                    name=topic,
+                    partition_data=[
+                        ProduceRequest.PartitionProduceData(index=partition, records=records)
+                    ],
+                )
+            ],
+        )
+        (topic_response,) = self.request(request, version).responses
+        (partition_response,) = topic_response.partition_responses
+        return partition_response
 
     def closed_by_broker(self) -> bool:
         """Wait up to the deadline for the broker to close; False if it sent bytes instead

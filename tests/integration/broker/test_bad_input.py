@@ -31,7 +31,6 @@ from klog.wire import (
     FetchRequest,
     ListOffsetsRequest,
     MetadataRequest,
-    ProduceRequest,
     RequestHeader,
     build_batch,
     request_header_version,
@@ -41,7 +40,6 @@ from tests.integration.wire_client import WireConnection
 
 TIMEOUT_S = 10.0
 CREATE_TOPICS_VERSION = 7
-PRODUCE_VERSION = 9
 FETCH_VERSION = 12
 LIST_OFFSETS_VERSION = 7
 LATEST = -1
@@ -334,23 +332,6 @@ def test_real_client_sees_the_error_codes(klog_node, bystander) -> None:
 # -- Produce and Fetch -------------------------------------------------------------------
 
 
-def produce(client: WireConnection, topic: str, records: bytes, version: int = PRODUCE_VERSION):
-    request = ProduceRequest(
-        transactional_id=None,
-        acks=1,
-        timeout_ms=10_000,
-        topic_data=[
-            ProduceRequest.TopicProduceData(
-                name=topic,
-                partition_data=[ProduceRequest.PartitionProduceData(index=0, records=records)],
-            )
-        ],
-    )
-    (topic_response,) = client.request(request, version).responses
-    (partition,) = topic_response.partition_responses
-    return partition
-
-
 def latest_offset(client: WireConnection, topic: str) -> int:
     request = ListOffsetsRequest(
         replica_id=-1,
@@ -382,7 +363,7 @@ def test_produce_v2_old_message_format_is_refused(klog_node, bystander) -> None:
     message = struct.pack(">bbqi", 1, 0, 1_700_000_000_000, -1) + struct.pack(">i", 2) + b"hi"
     crc_and_message = struct.pack(">I", 0) + message
     message_set = struct.pack(">qi", 0, len(crc_and_message)) + crc_and_message
-    result = produce(bystander, "old", message_set, version=2)
+    result = bystander.produce("old", message_set, version=2)
     assert result.error_code == ErrorCode.UNSUPPORTED_FOR_MESSAGE_FORMAT, result
     assert latest_offset(bystander, "old") == 0
     assert_still_serving(klog_node, bystander)
@@ -397,10 +378,10 @@ def test_corrupted_crc_is_corrupt_message(klog_node, bystander, position) -> Non
     assert create_topic(bystander, "crc").error_code == 0
     damaged = bytearray(batch())
     damaged[position] ^= 0x40
-    result = produce(bystander, "crc", bytes(damaged))
+    result = bystander.produce("crc", bytes(damaged))
     assert result.error_code == ErrorCode.CORRUPT_MESSAGE, result
     assert latest_offset(bystander, "crc") == 0
-    assert produce(bystander, "crc", batch()).base_offset == 0  # the log took nothing
+    assert bystander.produce("crc", batch()).base_offset == 0  # the log took nothing
     assert_still_serving(klog_node, bystander)
 
 
@@ -410,8 +391,8 @@ def test_message_too_large_at_the_boundary(klog_node, bystander) -> None:
     assert create_topic(bystander, "fits", configs={"max.message.bytes": limit}).error_code == 0
     smaller = str(len(records) - 1)
     assert create_topic(bystander, "big", configs={"max.message.bytes": smaller}).error_code == 0
-    assert produce(bystander, "fits", records).error_code == 0
-    result = produce(bystander, "big", records)
+    assert bystander.produce("fits", records).error_code == 0
+    result = bystander.produce("big", records)
     assert result.error_code == ErrorCode.MESSAGE_TOO_LARGE, result
     assert latest_offset(bystander, "big") == 0
     assert_still_serving(klog_node, bystander)
@@ -422,8 +403,8 @@ def test_broker_message_max_bytes_applies_to_new_topics(klog_node_factory) -> No
     client = WireConnection(node.bootstrap, TIMEOUT_S)
     try:
         assert create_topic(client, "defaults").error_code == 0
-        assert produce(client, "defaults", batch(count=1, value_size=1000)).error_code == 0
-        result = produce(client, "defaults", batch(count=1, value_size=2000))
+        assert client.produce("defaults", batch(count=1, value_size=1000)).error_code == 0
+        result = client.produce("defaults", batch(count=1, value_size=2000))
         assert result.error_code == ErrorCode.MESSAGE_TOO_LARGE, result
         assert_still_serving(node, client)
     finally:
@@ -462,7 +443,7 @@ def fetch(client: WireConnection, topic: str, offset: int):
 @pytest.mark.parametrize("offset", [4, 1000, -5], ids=["past-end", "far-past-end", "negative"])
 def test_fetch_out_of_range(klog_node, bystander, offset) -> None:
     assert create_topic(bystander, "ranged").error_code == 0
-    assert produce(bystander, "ranged", batch(count=3)).error_code == 0
+    assert bystander.produce("ranged", batch(count=3)).error_code == 0
     at_end = fetch(bystander, "ranged", 3)
     assert (at_end.error_code, at_end.high_watermark, bytes(at_end.records or b"")) == (0, 3, b"")
     result = fetch(bystander, "ranged", offset)

@@ -33,7 +33,6 @@ from klog.wire import (
     DescribeProducersRequest,
     ErrorCode,
     InitProducerIdRequest,
-    ProduceRequest,
     build_batch,
 )
 from tests.integration.broker.conftest import (
@@ -45,7 +44,6 @@ from tests.integration.broker.conftest import (
 from tests.integration.conftest import KlogNode
 from tests.integration.wire_client import WireConnection
 
-PRODUCE_VERSION = 9
 INIT_PRODUCER_ID_VERSION = 4
 
 
@@ -95,23 +93,6 @@ def batch(pid: int, epoch: int, seq: int, count: int = 2, transactional: bool = 
         base_sequence=seq,
         is_transactional=transactional,
     )
-
-
-def produce(conn: WireConnection, topic: str, records: bytes, acks: int = -1):
-    request = ProduceRequest(
-        transactional_id=None,
-        acks=acks,
-        timeout_ms=10_000,
-        topic_data=[
-            ProduceRequest.TopicProduceData(
-                name=topic,
-                partition_data=[ProduceRequest.PartitionProduceData(index=0, records=records)],
-            )
-        ],
-    )
-    (topic_response,) = conn.request(request, PRODUCE_VERSION).responses
-    (partition,) = topic_response.partition_responses
-    return partition
 
 
 def stored(node: KlogNode, topic: str) -> list[tuple[int, int, int, int]]:
@@ -239,12 +220,12 @@ def test_a_retried_batch_is_stored_once_with_its_original_offset(
     node: KlogNode, topic: str, wire: WireConnection
 ) -> None:
     pid = init_producer_id(wire).producer_id
-    assert produce(wire, topic, build_batch([(None, b"plain", [], 1)])).base_offset == 0
-    first = produce(wire, topic, batch(pid, 0, 0))
-    retry = produce(wire, topic, batch(pid, 0, 0))
+    assert wire.produce(topic, build_batch([(None, b"plain", [], 1)]), acks=-1).base_offset == 0
+    first = wire.produce(topic, batch(pid, 0, 0), acks=-1)
+    retry = wire.produce(topic, batch(pid, 0, 0), acks=-1)
     assert (first.error_code, first.base_offset) == (0, 1)
     assert (retry.error_code, retry.base_offset) == (0, 1)
-    nxt = produce(wire, topic, batch(pid, 0, 2))
+    nxt = wire.produce(topic, batch(pid, 0, 2), acks=-1)
     assert (nxt.error_code, nxt.base_offset) == (0, 3)
     assert stored(node, topic) == [(0, -1, -1, -1), (1, pid, 0, 0), (3, pid, 0, 2)]
 
@@ -253,16 +234,16 @@ def test_gaps_old_epochs_and_transactions_are_refused(
     node: KlogNode, topic: str, wire: WireConnection
 ) -> None:
     pid = init_producer_id(wire).producer_id
-    assert produce(wire, topic, batch(pid, 1, 0)).error_code == 0
-    gap = produce(wire, topic, batch(pid, 1, 5))
+    assert wire.produce(topic, batch(pid, 1, 0), acks=-1).error_code == 0
+    gap = wire.produce(topic, batch(pid, 1, 5), acks=-1)
     assert (gap.error_code, gap.base_offset) == (ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER, -1)
-    old = produce(wire, topic, batch(pid, 0, 2))
+    old = wire.produce(topic, batch(pid, 0, 2), acks=-1)
     assert old.error_code == ErrorCode.INVALID_PRODUCER_EPOCH
-    new_epoch_mid_sequence = produce(wire, topic, batch(pid, 2, 2))
+    new_epoch_mid_sequence = wire.produce(topic, batch(pid, 2, 2), acks=-1)
     assert new_epoch_mid_sequence.error_code == ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER
-    txn = produce(wire, topic, batch(pid, 1, 2, transactional=True))
+    txn = wire.produce(topic, batch(pid, 1, 2, transactional=True), acks=-1)
     assert txn.error_code == ErrorCode.INVALID_TXN_STATE
-    assert produce(wire, topic, batch(pid, 2, 0)).base_offset == 2
+    assert wire.produce(topic, batch(pid, 2, 0), acks=-1).base_offset == 2
     assert stored(node, topic) == [(0, pid, 1, 0), (2, pid, 2, 0)]
 
 
@@ -271,7 +252,7 @@ def test_describe_producers_lists_the_partitions_producers(
 ) -> None:
     pid = init_producer_id(wire).producer_id
     before_ms = time.time_ns() // 1_000_000
-    produce(wire, topic, batch(pid, 0, 0, count=3))
+    wire.produce(topic, batch(pid, 0, 0, count=3), acks=-1)
     request = DescribeProducersRequest(
         topics=[DescribeProducersRequest.TopicRequest(name=topic, partition_indexes=[0, 5])]
     )
@@ -300,7 +281,7 @@ def test_retries_are_recognised_after_a_restart(
     conn = WireConnection(node.bootstrap)
     pid = init_producer_id(conn).producer_id
     for seq in range(0, 12, 2):
-        assert produce(conn, topic, batch(pid, 0, seq)).error_code == 0  # acknowledged
+        assert conn.produce(topic, batch(pid, 0, seq), acks=-1).error_code == 0  # acknowledged
     conn.close()
     if stop == "clean":
         assert node.stop() == 0
@@ -311,9 +292,9 @@ def test_retries_are_recognised_after_a_restart(
     try:
         # The last five batches are recognised; the next sequence is appended.
         for seq in range(2, 12, 2):
-            retry = produce(conn, topic, batch(pid, 0, seq))
+            retry = conn.produce(topic, batch(pid, 0, seq), acks=-1)
             assert (retry.error_code, retry.base_offset) == (0, seq)
-        assert produce(conn, topic, batch(pid, 0, 12)).base_offset == 12
+        assert conn.produce(topic, batch(pid, 0, 12), acks=-1).base_offset == 12
         assert [base for base, *_ in stored(node, topic)] == list(range(0, 14, 2))
         snapshots = list((node.data_dir / f"{topic}-0").glob("*.snapshot"))
         assert len(snapshots) > 1 if segment_bytes < 1000 else len(snapshots) <= 1
@@ -345,7 +326,7 @@ def test_idle_producers_expire_after_a_dynamic_producer_id_expiration_ms(
     conn = WireConnection(node.bootstrap)
     try:
         pid = init_producer_id(conn).producer_id
-        produce(conn, topic, batch(pid, 0, 0))
+        conn.produce(topic, batch(pid, 0, 0), acks=-1)
         assert describe_producers(conn, topic) == [pid]
         admin = AdminClient({"bootstrap.servers": node.bootstrap})
         resource = ConfigResource(
@@ -362,6 +343,6 @@ def test_idle_producers_expire_after_a_dynamic_producer_id_expiration_ms(
         admin.incremental_alter_configs([resource])[resource].result(TIMEOUT)
         wait_for(lambda: describe_producers(conn, topic) == [], what="the producer to expire")
         # Forgotten: any sequence is accepted again, as from a new producer.
-        assert produce(conn, topic, batch(pid, 0, 7)).error_code == 0
+        assert conn.produce(topic, batch(pid, 0, 7), acks=-1).error_code == 0
     finally:
         conn.close()
