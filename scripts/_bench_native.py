@@ -5,7 +5,7 @@ record encode/decode (records/s) with both implementations on the same inputs in
 same run, and returns ``(operation, twin, native, native / twin)`` rows. The workloads are
 the ones the broker and the client meet: segments of 1 KiB and 16 KiB batches and a mix
 of 1-16 KiB, and batches of 100 records with 100-byte values. Each figure is the best of
-several timed repeats. Run this file directly to print the table alone:
+several timed repeats, the two implementations taking turns. Run this file directly to print the table alone:
 
     python scripts/_bench_native.py
 
@@ -58,24 +58,34 @@ def _records(with_headers: bool) -> list[tuple[int, int, bytes, bytes, list]]:
     return [(i, i * 3, b"key-%06d" % i, os.urandom(100), headers) for i in range(RECORDS_PER_BATCH)]
 
 
-def _best_rate(fn: Callable[[], object], work: float, min_seconds: float = 0.3) -> float:
-    """Work units per second: the best of 5 timings of fn repeated for min_seconds."""
+def _reps_for(fn: Callable[[], object], min_seconds: float) -> int:
+    """How many calls of fn take at least min_seconds."""
     fn()
     reps = 1
     while True:
         t0 = time.perf_counter()
         for _ in range(reps):
             fn()
-        if time.perf_counter() - t0 >= min_seconds / 5:
-            break
+        if time.perf_counter() - t0 >= min_seconds:
+            return reps
         reps *= 2
-    best = float("inf")
+
+
+def _best_rates(
+    fns: list[Callable[[], object]], work: float, min_seconds: float = 0.3
+) -> list[float]:
+    """Work units per second of each fn: the best of 5 timings of it repeated for
+    min_seconds. The timings take turns, so a drift in the machine's speed during the
+    measurement falls on every fn alike and not on whichever ran last."""
+    reps = [_reps_for(fn, min_seconds / 5) for fn in fns]
+    best = [float("inf")] * len(fns)
     for _ in range(5):
-        t0 = time.perf_counter()
-        for _ in range(reps):
-            fn()
-        best = min(best, (time.perf_counter() - t0) / reps)
-    return work / best
+        for i, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            for _ in range(reps[i]):
+                fn()
+            best[i] = min(best[i], (time.perf_counter() - t0) / reps[i])
+    return [work / b for b in best]
 
 
 def _workloads() -> list[tuple[str, Callable[[ModuleType], Callable[[], object]], float]]:
@@ -114,8 +124,10 @@ def native_rows() -> list[tuple[str, float, float, float]]:
         c_impl = None
     out = []
     for name, make, work in _workloads():
-        twin = _best_rate(make(_native_py), work)
-        fast = _best_rate(make(c_impl), work) if c_impl else float("nan")
+        if c_impl is None:
+            twin, fast = _best_rates([make(_native_py)], work)[0], float("nan")
+        else:
+            twin, fast = _best_rates([make(_native_py), make(c_impl)], work)
         out.append((name, twin, fast, fast / twin))
     return out
 
