@@ -5,12 +5,15 @@ record encode/decode (records/s) with both implementations on the same inputs in
 same run, and returns ``(operation, twin, native, native / twin)`` rows. The workloads are
 the ones the broker and the client meet: segments of 1 KiB and 16 KiB batches and a mix
 of 1-16 KiB, and batches of 100 records with 100-byte values. Each figure is the best of
-several timed repeats, the two implementations taking turns. Run this file directly to print the table alone:
+several timed repeats, the two implementations taking turns. Run this file directly to
+print the table alone:
 
     python scripts/_bench_native.py
 
 On a shared or noisy machine, ``--runs N`` measures the whole table N times and reports
-each row's best rates and the range and median of its per-run ratios.
+each row's best rates and the range and median of its per-run ratios. ``--breakdown``
+splits the 16 KiB scan into its CRC-32C and its per-batch work on each side, and prints
+the ratio native could reach if its per-batch work cost nothing.
 """
 
 from __future__ import annotations
@@ -132,12 +135,52 @@ def native_rows() -> list[tuple[str, float, float, float]]:
     return out
 
 
+def breakdown_rows() -> list[tuple[str, float, float]]:
+    """Nanoseconds per 16 KiB batch, (part, twin, native): the whole scan, the CRC-32C
+    of the same bytes computed in one call (what each side's CRC code costs), and the
+    rest (walking, checks and the result tuples). The last row is the scan ratio with
+    native's rest taken as zero: the most any per-batch saving can give."""
+    c_impl = importlib.import_module("klog._native")
+    segment = _segment(lambda: 16384)
+    batches = len(_native_py.scan_batches(segment)[0])
+    # One batch holding the same bytes: scanning it is a single CRC-32C call on each side.
+    one_batch = _batch(0, os.urandom(len(segment) - 61), 1)
+    scan_twin, scan_native, crc_twin, crc_native = (
+        len(segment) / rate / batches * 1e9
+        for rate in _best_rates(
+            [
+                lambda: _native_py.scan_batches(segment),
+                lambda: c_impl.scan_batches(segment),
+                lambda: _native_py.scan_batches(one_batch),
+                lambda: c_impl.scan_batches(one_batch),
+            ],
+            len(segment),
+        )
+    )
+    return [
+        ("scan, ns per 16 KiB batch", scan_twin, scan_native),
+        ("  CRC-32C of its bytes", crc_twin, crc_native),
+        ("  the rest: walk, checks, result tuple", scan_twin - crc_twin, scan_native - crc_native),
+        ("ratio now / if native's rest were free", scan_twin / scan_native, scan_twin / crc_native),
+    ]
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="klog.native: C module vs pure-Python twin")
     parser.add_argument(
         "--runs", type=int, default=1, help="measure the table this many times (default 1)"
     )
-    runs = parser.parse_args(argv).runs
+    parser.add_argument(
+        "--breakdown", action="store_true", help="where the 16 KiB scan's time goes, each side"
+    )
+    args = parser.parse_args(argv)
+    if args.breakdown:
+        print(f"{'16 KiB batches':<40}  {'twin':>8}  {'native':>8}")
+        for part, twin, fast in breakdown_rows():
+            unit = "x" if part.startswith("ratio") else ""
+            print(f"{part:<40}  {twin:>7.1f}{unit or ' '}  {fast:>7.1f}{unit}")
+        return
+    runs = args.runs
     tables = [native_rows() for _ in range(max(1, runs))]
     width = max(len(r[0]) for r in tables[0])
     if len(tables) == 1:
