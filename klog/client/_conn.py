@@ -52,6 +52,7 @@ CLIENT_VERSIONS: dict[int, range] = {
     19: range(0, 8),  # CreateTopics
     20: range(0, 7),  # DeleteTopics
     21: range(0, 3),  # DeleteRecords
+    22: range(0, 5),  # InitProducerId
     32: range(0, 5),  # DescribeConfigs
     37: range(0, 4),  # CreatePartitions
     42: range(0, 3),  # DeleteGroups

@@ -61,6 +61,7 @@ class ProducerBatch:
     __slots__ = (
         "attempts",
         "base_offset",
+        "base_sequence",
         "callbacks",
         "closed",
         "created",
@@ -68,6 +69,8 @@ class ProducerBatch:
         "event",
         "log_append_time",
         "payload",
+        "producer_epoch",
+        "producer_id",
         "records",
         "retry_at",
         "size",
@@ -83,6 +86,11 @@ class ProducerBatch:
         self.attempts = 0
         self.retry_at = 0.0
         self.payload: bytes | None = None
+        # The idempotent producer's identity and first sequence, fixed at the first send
+        # so that every retry is the same batch to the broker; -1 when not assigned.
+        self.producer_id = -1
+        self.producer_epoch = -1
+        self.base_sequence = -1
         # None once completed: later callbacks run at once in the thread adding them.
         self.callbacks: list[tuple[int, DeliveryCallback]] | None = []
         self.event = threading.Event()
@@ -379,11 +387,30 @@ class RecordAccumulator:
         return out
 
     def reenqueue(self, batch: ProducerBatch, retry_at: float) -> None:
-        """Put a batch that failed with a retriable error back at the head of its queue."""
+        """Put a batch that failed with a retriable error back at the head of its queue;
+        batches with sequences go back in sequence order, ahead of the batches without
+        one, as the broker must see them again in that order."""
         with self.lock:
             batch.attempts += 1
             batch.retry_at = retry_at
-            self._deques.setdefault(batch.tp, deque()).appendleft(batch)
+            dq = self._deques.setdefault(batch.tp, deque())
+            if batch.base_sequence < 0:
+                dq.appendleft(batch)
+                return
+            slot = 0
+            while slot < len(dq) and 0 <= dq[slot].base_sequence < batch.base_sequence:
+                slot += 1
+            dq.insert(slot, batch)
+
+    def clear_sequences(self) -> None:
+        """Forget the producer identity and sequences of every queued batch (the producer
+        got a new id): they are assigned again, in queue order, when next drained."""
+        with self.lock:
+            for dq in self._deques.values():
+                for batch in dq:
+                    if batch.base_sequence >= 0:
+                        batch.producer_id = batch.producer_epoch = batch.base_sequence = -1
+                        batch.payload = None
 
     def expire(self, now: float, delivery_timeout: float) -> list[ProducerBatch]:
         """Remove queued batches older than ``delivery_timeout``; the caller fails them."""
@@ -393,6 +420,11 @@ class RecordAccumulator:
                 while dq and dq[0].created + delivery_timeout <= now:
                     expired.append(dq.popleft())
         return expired
+
+    def incomplete(self) -> list[ProducerBatch]:
+        """Every batch not yet delivered or failed, queued or in flight."""
+        with self.lock:
+            return list(self._incomplete)
 
     def queued(self) -> list[ProducerBatch]:
         """Remove and return every queued (not in-flight) batch; used when aborting."""

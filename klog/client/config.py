@@ -35,6 +35,7 @@ PRODUCER: dict[str, Any] = {
     "retries": 2147483647,
     "delivery_timeout_ms": 120000,
     "max_in_flight_requests_per_connection": 5,
+    "enable_idempotence": True,
     "max_request_size": 1048576,
     "max_block_ms": 60000,
     "on_delivery": None,
@@ -103,9 +104,39 @@ def resolve(kind: str, kwargs: Mapping[str, Any]) -> dict[str, Any]:
         settings[name] = _check(kind, name, value, table[name])
     if kind == "Consumer" and settings["group_instance_id"] and not settings["group_id"]:
         raise ValueError("Consumer: group_instance_id needs a group_id")
-    if kind == "Producer" and settings["max_in_flight_requests_per_connection"] < 1:
-        raise ValueError("Producer: max_in_flight_requests_per_connection must be at least 1")
+    if kind == "Producer":
+        if settings["max_in_flight_requests_per_connection"] < 1:
+            raise ValueError("Producer: max_in_flight_requests_per_connection must be at least 1")
+        _resolve_idempotence(settings, explicit="enable_idempotence" in kwargs)
     return settings
+
+
+# The idempotent producer keeps at most this many batches per partition unanswered: the
+# broker remembers that many per producer to recognise a retry.
+MAX_IN_FLIGHT_IDEMPOTENT = 5
+
+
+def _resolve_idempotence(settings: dict[str, Any], explicit: bool) -> None:
+    """Kafka's rule (3.0+): idempotence is on by default, needs acks=all, retries > 0 and
+    at most 5 requests in flight; a conflicting setting turns the default off, and is an
+    error only when idempotence was asked for by name."""
+    if not settings["enable_idempotence"]:
+        return
+    conflicts = []
+    if settings["acks"] not in ("all", "-1", -1):
+        conflicts.append(f"acks={settings['acks']!r} (it needs 'all')")
+    if settings["retries"] == 0:
+        conflicts.append("retries=0 (it needs retries > 0)")
+    if settings["max_in_flight_requests_per_connection"] > MAX_IN_FLIGHT_IDEMPOTENT:
+        conflicts.append(
+            f"max_in_flight_requests_per_connection="
+            f"{settings['max_in_flight_requests_per_connection']} "
+            f"(it needs {MAX_IN_FLIGHT_IDEMPOTENT} or fewer)"
+        )
+    if conflicts and explicit:
+        raise ValueError("Producer: enable_idempotence=True conflicts with " + ", ".join(conflicts))
+    if conflicts:
+        settings["enable_idempotence"] = False
 
 
 def _check(kind: str, name: str, value: Any, default: Any) -> Any:

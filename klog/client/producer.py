@@ -13,11 +13,22 @@ Retries: a batch failing with a retriable error (or a lost connection / timeout)
 back to the head of its partition's queue after ``retry_backoff_ms`` and is retried
 until ``retries`` attempts or ``delivery_timeout_ms`` are used up; leader errors
 (NOT_LEADER_OR_FOLLOWER, UNKNOWN_TOPIC_OR_PARTITION, LEADER_NOT_AVAILABLE...) also
-refresh the metadata first. Ordering: with ``max_in_flight_requests_per_connection=1``
-a partition with a batch in flight is muted, so records of one partition are appended in
-send order even across retries. With more in flight, a retried batch may land after a
-later one (Kafka fixes that with the idempotent producer, which this client does not
-implement yet).
+refresh the metadata first.
+
+Idempotence (``enable_idempotence``, on by default as in Kafka 3): the sender gets a
+producer id (InitProducerId) before its first batch and gives each batch, when first
+sent, the next sequence numbers of its partition; a retry resends the same batch, so the
+broker writes it once even when only the answer was lost, and answers a duplicate with
+the original offsets. Ordering across retries: a failed batch goes back in sequence
+order, and while a partition has batches being retried it sends one batch at a time;
+later batches the broker refused for the gap (OUT_OF_ORDER_SEQUENCE_NUMBER) are retried
+too. A batch that fails for good after getting a sequence leaves a gap no later batch
+can cross, so the sender then waits for its in-flight requests, takes a new producer
+id and numbers the queued batches again (Kafka bumps the epoch for this).
+
+Without idempotence, ``max_in_flight_requests_per_connection=1`` mutes a partition with
+a batch in flight, so its records are appended in send order even across retries; with
+more in flight a retried batch may land after a later one, or twice.
 
 Delivery callbacks (``on_delivery=`` per send or for the producer) run on the client's
 I/O thread: keep them short; an exception they raise is re-raised by the next
@@ -54,7 +65,7 @@ from klog.client.errors import (
 )
 from klog.client.partitioner import StickyPartitioner, partition_for_key
 from klog.client.types import Headers, TopicPartition
-from klog.wire import Compression, ErrorCode, ProduceRequest, build_batch
+from klog.wire import Compression, ErrorCode, InitProducerIdRequest, ProduceRequest, build_batch
 
 log = logging.getLogger("klog.client")
 
@@ -114,6 +125,14 @@ class Producer:
         self._callback_errors: list[Exception] = []
         self._in_flight: dict[int, int] = defaultdict(int)
         self._muted: set[TopicPartition] = set()
+        # Idempotence state, owned by the loop thread.
+        self._idempotent: bool = self.config["enable_idempotence"]
+        self._producer_id = -1
+        self._producer_epoch = -1
+        self._needs_new_id = self._idempotent
+        self._next_sequence: dict[TopicPartition, int] = defaultdict(int)
+        self._in_flight_per_partition: dict[TopicPartition, int] = defaultdict(int)
+        self._retrying: dict[TopicPartition, set[ProducerBatch]] = defaultdict(set)
         self._closed = False
         self._loop.start()
         self._loop.run(self._start)
@@ -194,6 +213,7 @@ class Producer:
                     raise KafkaTimeoutError(f"flush() did not complete within {timeout}s")
         finally:
             self._accumulator.end_flush()
+        self._loop.check()
         self._raise_callback_errors()
 
     def partitions_for(self, topic: str) -> list[int]:
@@ -271,6 +291,17 @@ class Producer:
             self._complete(batch, -1, -1, error)
 
     async def _sender(self) -> None:
+        try:
+            await self._send_loop()
+        except Exception as exc:
+            # Nothing will deliver these any more: fail them, so no flush() waits forever.
+            failure = ClientClosedError(f"the producer's sender stopped: {exc!r}")
+            failure.__cause__ = exc
+            for batch in self._accumulator.incomplete():
+                self._complete(batch, -1, -1, failure)
+            raise
+
+    async def _send_loop(self) -> None:
         accumulator = self._accumulator
         cluster = self._cluster
         delivery_timeout = seconds(self.config["delivery_timeout_ms"])
@@ -279,25 +310,79 @@ class Producer:
                 now = time.monotonic()
                 for batch in accumulator.expire(now, delivery_timeout):
                     self._complete(batch, -1, -1, self._expired(batch))
-                ready, delay, unknown = accumulator.ready(now, cluster.leader, self._muted)
-                if unknown:
-                    cluster.add_interest(unknown)
-                    cluster.request_update()
-                    delay = min(delay, cluster.retry_backoff)
-                for node, tps in ready.items():
-                    if self._in_flight[node] >= self._max_in_flight:
-                        continue
-                    batches = accumulator.drain(tps)
-                    if not batches:
-                        continue
-                    self._in_flight[node] += 1
-                    if self._max_in_flight == 1:
-                        self._muted.update(b.tp for b in batches)
-                    nursery.start_soon(self._send, node, batches)
+                if self._needs_new_id and not await self._new_producer_id():
+                    delay = cluster.retry_backoff
+                else:
+                    delay = self._send_ready(nursery, now)
                 assert self._wake is not None
                 with trio.move_on_after(delay):
                     await self._wake.wait()
                 self._wake = trio.Event()
+
+    def _send_ready(self, nursery: trio.Nursery, now: float) -> float:
+        """Start a request per leader for the ready batches; returns how long until the
+        next batch may become ready."""
+        accumulator = self._accumulator
+        cluster = self._cluster
+        muted = self._muted
+        if self._retrying:
+            # A partition resending after a failure sends one batch at a time, in order.
+            muted = muted | {tp for tp in self._retrying if self._in_flight_per_partition[tp]}
+        ready, delay, unknown = accumulator.ready(now, cluster.leader, muted)
+        if unknown:
+            cluster.add_interest(unknown)
+            cluster.request_update()
+            delay = min(delay, cluster.retry_backoff)
+        for node, tps in ready.items():
+            if self._in_flight[node] >= self._max_in_flight:
+                continue
+            batches = accumulator.drain(tps)
+            if not batches:
+                continue
+            self._in_flight[node] += 1
+            for batch in batches:
+                self._in_flight_per_partition[batch.tp] += 1
+                if self._idempotent and batch.base_sequence < 0:
+                    self._assign_sequence(batch)
+            if self._max_in_flight == 1:
+                self._muted.update(b.tp for b in batches)
+            nursery.start_soon(self._send, node, batches)
+        return delay
+
+    def _assign_sequence(self, batch: ProducerBatch) -> None:
+        batch.producer_id = self._producer_id
+        batch.producer_epoch = self._producer_epoch
+        batch.base_sequence = sequence = self._next_sequence[batch.tp]
+        # Sequences wrap at Int32.MAX, as the broker expects.
+        self._next_sequence[batch.tp] = (sequence + len(batch.records)) & 0x7FFFFFFF
+
+    async def _new_producer_id(self) -> bool:
+        """Get a producer id once nothing is in flight; False to try again later."""
+        if any(self._in_flight.values()):
+            return False
+        request = InitProducerIdRequest(
+            transactional_id=None,
+            transaction_timeout_ms=2147483647,
+            producer_id=-1,
+            producer_epoch=-1,
+        )
+        try:
+            response = await self._cluster.request_any(request)
+        except KafkaError as exc:
+            log.debug("InitProducerId failed: %s", exc)
+            return False
+        if response.error_code:
+            error = error_for(response.error_code, "InitProducerId")
+            if not error.retriable:
+                raise error
+            log.debug("InitProducerId failed: %s", error)
+            return False
+        self._producer_id, self._producer_epoch = response.producer_id, response.producer_epoch
+        self._next_sequence.clear()
+        self._retrying.clear()
+        self._accumulator.clear_sequences()
+        self._needs_new_id = False
+        return True
 
     def _expired(self, batch: ProducerBatch) -> KafkaTimeoutError:
         return KafkaTimeoutError(
@@ -311,6 +396,7 @@ class Producer:
         finally:
             self._in_flight[node] -= 1
             for batch in batches:
+                self._in_flight_per_partition[batch.tp] -= 1
                 self._muted.discard(batch.tp)
             if self._wake is not None:
                 self._wake.set()
@@ -323,6 +409,9 @@ class Producer:
                     batch.records,
                     compression=self._codec,
                     compression_level=self.config["compression_level"],
+                    producer_id=batch.producer_id,
+                    producer_epoch=batch.producer_epoch,
+                    base_sequence=batch.base_sequence,
                 )
             by_topic.setdefault(batch.tp.topic, []).append(
                 ProduceRequest.PartitionProduceData(index=batch.tp.partition, records=batch.payload)
@@ -355,6 +444,9 @@ class Producer:
                 self._complete(
                     batch, -1, -1, error_for(ErrorCode.UNKNOWN_SERVER_ERROR, "no answer")
                 )
+            elif result.error_code == ErrorCode.DUPLICATE_SEQUENCE_NUMBER:
+                # A broker that does not keep the original offsets says only "written".
+                self._complete(batch, -1, -1, None)
             elif result.error_code:
                 detail = f"{batch.tp.topic}-{batch.tp.partition}"
                 if result.error_message:
@@ -362,22 +454,58 @@ class Producer:
                 error = error_for(result.error_code, detail)
                 if result.error_code in _LEADER_ERRORS:
                     self._cluster.request_update()
-                self._retry_or_fail(batch, error)
+                self._retry_or_fail(
+                    batch,
+                    error,
+                    error.retriable
+                    or (
+                        result.error_code == ErrorCode.OUT_OF_ORDER_SEQUENCE_NUMBER
+                        and self._behind_a_gap(batch)
+                    ),
+                )
             else:
                 self._complete(batch, result.base_offset, result.log_append_time_ms, None)
 
-    def _retry_or_fail(self, batch: ProducerBatch, error: KafkaError) -> None:
+    def _retry_or_fail(
+        self, batch: ProducerBatch, error: KafkaError, retriable: bool | None = None
+    ) -> None:
+        """Resend ``batch`` later if ``retriable`` (default: the error's own verdict) and
+        it has attempts and time left, else fail it with ``error``."""
         now = time.monotonic()
         retry_at = now + self._cluster.retry_backoff
         in_time = retry_at < batch.created + seconds(self.config["delivery_timeout_ms"])
-        if error.retriable and batch.attempts < self.config["retries"] and in_time:
+        if retriable is None:
+            retriable = error.retriable
+        if retriable and batch.attempts < self.config["retries"] and in_time:
             log.debug("retrying %s after %s", batch.tp, error)
+            if batch.base_sequence >= 0:
+                self._retrying[batch.tp].add(batch)
             self._accumulator.reenqueue(batch, retry_at)
         else:
             self._complete(batch, -1, -1, error)
 
+    def _behind_a_gap(self, batch: ProducerBatch) -> bool:
+        """True when the broker refused ``batch`` for a sequence gap this producer made:
+        an earlier batch of its partition is being resent, or failed for good (then a new
+        producer id is coming, under which the batch is sent again)."""
+        if self._needs_new_id or batch.producer_id != self._producer_id:
+            return True
+        return any(
+            0 <= other.base_sequence < batch.base_sequence
+            for other in self._retrying.get(batch.tp, ())
+        )
+
     def _complete(
         self, batch: ProducerBatch, base_offset: int, append_time: int, error: KafkaError | None
     ) -> None:
+        retrying = self._retrying.get(batch.tp)
+        if retrying is not None:
+            retrying.discard(batch)
+            if not retrying:
+                del self._retrying[batch.tp]
+        if error is not None and batch.base_sequence >= 0 and self._idempotent:
+            # Its sequences are used up without a write: no later batch of the partition
+            # can be accepted under this producer id.
+            self._needs_new_id = True
         self._callback_errors.extend(batch.complete(base_offset, append_time, error))
         self._accumulator.completed(batch)

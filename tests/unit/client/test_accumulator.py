@@ -168,6 +168,41 @@ def test_reenqueued_batch_goes_first_after_backoff() -> None:
     assert again is first and again.attempts == 1
 
 
+def test_batches_with_sequences_go_back_in_sequence_order() -> None:
+    """Answers can come back in any order; the broker must see the resends in order,
+    and before every batch that has no sequence yet."""
+    clock = Clock()
+    acc, _ = make(clock, linger=0.0, batch_size=BATCH_OVERHEAD + 30)
+    tp = TopicPartition("t", 0)
+    drained = []
+    for sequence, value in enumerate([b"a" * 8, b"b" * 8, b"c" * 8]):
+        acc.append("t", 0, None, value, None, 1, None, 1)
+        [batch] = acc.drain([tp])
+        batch.base_sequence = sequence
+        drained.append(batch)
+    acc.append("t", 0, None, b"unsent", None, 1, None, 1)
+    for batch in (drained[2], drained[0], drained[1]):
+        acc.reenqueue(batch, clock.now)
+    order = []
+    while batch_list := acc.drain([tp]):
+        order += batch_list
+    assert [b.base_sequence for b in order] == [0, 1, 2, -1]
+
+
+def test_clear_sequences_forgets_the_identity_of_queued_batches() -> None:
+    clock = Clock()
+    acc, _ = make(clock, linger=0.0)
+    tp = TopicPartition("t", 0)
+    acc.append("t", 0, None, b"x", None, 1, None, 1)
+    [batch] = acc.drain([tp])
+    batch.producer_id, batch.producer_epoch, batch.base_sequence = 7, 0, 3
+    batch.payload = b"encoded with producer 7"
+    acc.reenqueue(batch, clock.now)
+    acc.clear_sequences()
+    assert (batch.producer_id, batch.producer_epoch, batch.base_sequence) == (-1, -1, -1)
+    assert batch.payload is None
+
+
 def test_drain_respects_max_request_size() -> None:
     clock = Clock()
     acc, _ = make(clock, max_request_size=800)
