@@ -25,20 +25,23 @@ PRODUCE = 0
 
 
 @pytest.fixture
-def proxy() -> Iterator[LossyProxy]:
-    lossy = LossyProxy(api_key=PRODUCE, drop=1)
-    yield lossy
-    lossy.close()
+def proxied_broker(klog_node_factory) -> Iterator[Callable[..., tuple[str, LossyProxy]]]:
+    """Starts a broker reachable only through a ``LossyProxy(PRODUCE, drop=1, after=...)``;
+    returns the bootstrap address and the proxy."""
+    proxies: list[LossyProxy] = []
 
+    def start(after: int = 0) -> tuple[str, LossyProxy]:
+        proxy = LossyProxy(api_key=PRODUCE, drop=1, after=after)
+        proxies.append(proxy)
+        node = klog_node_factory(
+            {"advertised.listeners": f"PLAINTEXT://127.0.0.1:{proxy.port}"}
+        ).start()
+        proxy.upstream = (node.host, node.port)
+        return f"127.0.0.1:{proxy.port}", proxy
 
-@pytest.fixture
-def proxied(klog_node_factory, proxy: LossyProxy) -> str:
-    """A broker reachable only through ``proxy``; returns the bootstrap address."""
-    node = klog_node_factory(
-        {"advertised.listeners": f"PLAINTEXT://127.0.0.1:{proxy.port}"}
-    ).start()
-    proxy.upstream = (node.host, node.port)
-    return f"127.0.0.1:{proxy.port}"
+    yield start
+    for proxy in proxies:
+        proxy.close()
 
 
 def new_topic(bootstrap: str) -> str:
@@ -72,8 +75,9 @@ def producer_ids(bootstrap: str, topic: str) -> list[tuple[int, int]]:
 
 @pytest.mark.parametrize("idempotent", [True, False], ids=["idempotent", "not-idempotent"])
 def test_a_lost_produce_answer_is_written_once_only_by_the_idempotent_producer(
-    proxied: str, proxy: LossyProxy, consume_all, idempotent: bool
+    proxied_broker, consume_all, idempotent: bool
 ) -> None:
+    proxied, proxy = proxied_broker()
     topic = new_topic(proxied)
     with Producer(proxied, enable_idempotence=idempotent, linger_ms=0) as producer:
         first = producer.send(topic, b"v0", partition=0)
@@ -92,27 +96,19 @@ def test_a_lost_produce_answer_is_written_once_only_by_the_idempotent_producer(
 
 
 def test_resends_after_a_lost_answer_keep_order_with_requests_in_flight(
-    klog_node_factory, consume_all
+    proxied_broker, consume_all
 ) -> None:
     """Many small batches in flight when the connection drops: every unanswered one is
     resent, in sequence order, and the partition holds each record once, in send order."""
-    proxy = LossyProxy(api_key=PRODUCE, drop=1, after=5)
-    node = klog_node_factory(
-        {"advertised.listeners": f"PLAINTEXT://127.0.0.1:{proxy.port}"}
-    ).start()
-    proxy.upstream = (node.host, node.port)
-    bootstrap = f"127.0.0.1:{proxy.port}"
-    try:
-        topic = new_topic(bootstrap)
-        sent = [b"r%04d" % i for i in range(400)]
-        with Producer(bootstrap, linger_ms=0, batch_size=200) as producer:
-            for value in sent:
-                producer.send(topic, value, partition=0)
-            producer.flush(60)
-        assert proxy.dropped == 1
-        assert stored_values(bootstrap, topic, consume_all) == sent
-    finally:
-        proxy.close()
+    bootstrap, proxy = proxied_broker(after=5)
+    topic = new_topic(bootstrap)
+    sent = [b"r%04d" % i for i in range(400)]
+    with Producer(bootstrap, linger_ms=0, batch_size=200) as producer:
+        for value in sent:
+            producer.send(topic, value, partition=0)
+        producer.flush(60)
+    assert proxy.dropped == 1
+    assert stored_values(bootstrap, topic, consume_all) == sent
 
 
 def test_a_batch_refused_for_good_does_not_block_the_partition(
