@@ -195,10 +195,15 @@ def load_log(
 
 
 def _assigner(epochs: LeaderEpochFileCache) -> Callable[[int, int], None]:
+    """The epoch hook for the scanned segments, which come in offset order after
+    ``truncate_from_end`` removed every entry from the first scanned offset on: so the
+    epoch in force at a scanned batch is always the latest one, and comparing with it
+    costs nothing per batch (Kafka's recovery compares with the latest epoch too)."""
+
     def on_epoch(epoch: int, base_offset: int) -> None:
         # A batch that agrees with the history changes nothing; one that does not (a
         # newer epoch, or a stale checkpoint) wins, since the data is the truth.
-        if epoch >= 0 and epochs.epoch_for_offset(base_offset) != epoch:
+        if epoch >= 0 and epochs.latest_epoch != epoch:
             epochs.assign(epoch, base_offset)
 
     return on_epoch

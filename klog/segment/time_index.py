@@ -45,9 +45,19 @@ class TimeIndex(AbstractIndex):
         timestamp, relative = _ENTRY.unpack_from(self._require_mmap(), slot * 12)
         return timestamp, self.base_offset + relative
 
+    # (entry count, last entry): maybe_append consults the last entry for every batch
+    # it is offered. Keyed by the count because truncation and resizing change only the
+    # count, and every write goes through maybe_append, which refreshes it.
+    _last: tuple[int, tuple[int, int]] | None = None
+
     def last_entry(self) -> tuple[int, int]:
         """The last entry, or ``(NO_TIMESTAMP, base_offset)`` when the index is empty."""
-        return self.entry(self._entries - 1) if self._entries else (NO_TIMESTAMP, self.base_offset)
+        cached = self._last
+        if cached is not None and cached[0] == self._entries:
+            return cached[1]
+        last = self.entry(self._entries - 1) if self._entries else (NO_TIMESTAMP, self.base_offset)
+        self._last = (self._entries, last)
+        return last
 
     def lookup(self, timestamp: int) -> tuple[int, int]:
         """The last entry with a timestamp <= ``timestamp``, or
@@ -72,6 +82,7 @@ class TimeIndex(AbstractIndex):
             self._require_mmap(), self._entries * 12, timestamp, offset - self.base_offset
         )
         self._entries += 1
+        self._last = (self._entries, (timestamp, offset))
         self._dirty = True
 
     def sanity_check(self, next_offset: int) -> None:
