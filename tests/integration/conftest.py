@@ -36,7 +36,6 @@ class KlogNode:
         self.host = ""
         self.port = 0
         self.output: list[str] = []
-        self._ready = threading.Event()
 
     @property
     def bootstrap(self) -> str:
@@ -46,7 +45,11 @@ class KlogNode:
         args = [sys.executable, "-m", "klog.cli.server"]
         for key, value in self.overrides.items():
             args += ["--override", f"{key}={value}"]
-        self._ready.clear()
+        # Each start has its own event and address: the previous process's output
+        # reader may reach its end only now, and must not wake this start (a restart
+        # then returned the old port before the new process was listening).
+        self.host, self.port = "", 0
+        listening = threading.Event()
         self.proc = subprocess.Popen(
             args,
             stdout=subprocess.PIPE,
@@ -54,21 +57,21 @@ class KlogNode:
             text=True,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
-        threading.Thread(target=self._pump, args=(self.proc,), daemon=True).start()
-        if not self._ready.wait(timeout):
+        threading.Thread(target=self._pump, args=(self.proc, listening), daemon=True).start()
+        if not listening.wait(timeout) or not self.port:
             self.kill()
             raise RuntimeError("klog-server did not start:\n" + "".join(self.output[-50:]))
         return self
 
-    def _pump(self, proc: subprocess.Popen[str]) -> None:
+    def _pump(self, proc: subprocess.Popen[str], listening: threading.Event) -> None:
         assert proc.stdout is not None
         for line in proc.stdout:
             self.output.append(line)
             match = LISTENING.search(line)
-            if match and not self._ready.is_set():
+            if match and not listening.is_set():
                 self.host, self.port = match.group(1), int(match.group(2))
-                self._ready.set()
-        self._ready.set()  # process ended: let start() report instead of waiting
+                listening.set()
+        listening.set()  # the process ended without listening: start() says so now
 
     def stop(self, timeout: float = 30.0) -> int:
         """Graceful stop (SIGTERM); returns the exit code."""
