@@ -38,7 +38,8 @@ class _Frames:
 
 
 class LossyProxy:
-    """Listens on 127.0.0.1 (``port``); forwards to ``upstream`` once it is set."""
+    """Listens on 127.0.0.1 (``port``); forwards to ``upstream`` once it is set. Setting
+    ``upstream`` again moves new connections to a restarted broker's port."""
 
     def __init__(self, api_key: int, drop: int = 1, after: int = 0) -> None:
         self.api_key = api_key
@@ -66,7 +67,11 @@ class LossyProxy:
             except OSError:
                 return
             assert self.upstream is not None, "the proxy got a client before its upstream"
-            server = socket.create_connection(self.upstream)
+            try:
+                server = socket.create_connection(self.upstream)
+            except OSError:  # the broker is down: the client sees a refused connection
+                client.close()
+                continue
             self._sockets += [client, server]
             watched: set[int] = set()
             threading.Thread(

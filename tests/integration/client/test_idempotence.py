@@ -111,6 +111,37 @@ def test_resends_after_a_lost_answer_keep_order_with_requests_in_flight(
     assert stored_values(bootstrap, topic, consume_all) == sent
 
 
+def test_a_broker_killed_mid_stream_leaves_every_record_once_and_in_order(
+    klog_node_factory, consume_all
+) -> None:
+    """SIGKILL the broker with half the stream queued or in flight, restart it behind
+    the same address: the producer resends what went unanswered under the sequences it
+    had, the restarted broker takes them (its producer state comes back from the log),
+    and the partition holds the stream exactly once, in order. (Whether a kill lands
+    between a write and its answer is up to timing; the proxy test above forces that.)"""
+    proxy = LossyProxy(api_key=PRODUCE, drop=0)
+    node = klog_node_factory(
+        {"advertised.listeners": f"PLAINTEXT://127.0.0.1:{proxy.port}"}
+    ).start()
+    proxy.upstream = (node.host, node.port)
+    bootstrap = f"127.0.0.1:{proxy.port}"
+    try:
+        topic = new_topic(bootstrap)
+        sent = [b"s%05d" % i for i in range(3000)]
+        with Producer(bootstrap, linger_ms=0, batch_size=300) as producer:
+            for value in sent[:1500]:
+                producer.send(topic, value, partition=0)
+            node.kill()
+            for value in sent[1500:]:
+                producer.send(topic, value, partition=0)
+            node.restart()
+            proxy.upstream = (node.host, node.port)
+            producer.flush(120)
+        assert stored_values(bootstrap, topic, consume_all) == sent
+    finally:
+        proxy.close()
+
+
 def test_a_batch_refused_for_good_does_not_block_the_partition(
     bootstrap: str, new_topic: Callable[..., str]
 ) -> None:
