@@ -294,12 +294,15 @@ class Producer:
         try:
             await self._send_loop()
         except Exception as exc:
+            # trio (0.25+) wraps what escapes a nursery in a group: report the error itself.
+            while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+                exc = exc.exceptions[0]  # type: ignore[assignment]
             # Nothing will deliver these any more: fail them, so no flush() waits forever.
             failure = ClientClosedError(f"the producer's sender stopped: {exc!r}")
             failure.__cause__ = exc
             for batch in self._accumulator.incomplete():
                 self._complete(batch, -1, -1, failure)
-            raise
+            raise exc from None
 
     async def _send_loop(self) -> None:
         accumulator = self._accumulator
