@@ -46,7 +46,6 @@ are deleted first):
 from __future__ import annotations
 
 import argparse
-import os
 import socket
 import struct
 import subprocess
@@ -55,6 +54,8 @@ import tempfile
 import textwrap
 import threading
 from pathlib import Path
+
+from _broker import Broker
 
 from klog.wire import (
     REQUESTS,
@@ -306,75 +307,30 @@ def capture_opening(client: str, timeout: float) -> list[bytes]:
 # -- a conversation through a recording proxy in front of a real broker -------------------
 
 
-class Broker:
-    """A klog-server subprocess on ``data_dir`` that advertises ``advertised`` to clients."""
+def broker_address(broker: Broker) -> tuple[str, int]:
+    """The port the broker bound (it advertises the proxy's)."""
+    host, port = broker.bootstrap.rsplit(":", 1)
+    return host, int(port)
 
-    def __init__(self, data_dir: Path, advertised: str) -> None:
-        # The server announces its advertised endpoint, not the port it bound, so it gets
-        # a port picked here (closed just before it starts: a narrow race, then a clear
-        # startup error).
-        with socket.create_server(("127.0.0.1", 0)) as probe:
-            self.address = probe.getsockname()[:2]
-        overrides = {
-            "listeners": f"PLAINTEXT://127.0.0.1:{self.address[1]}",
-            "advertised.listeners": f"PLAINTEXT://{advertised}",
-            "log.dirs": str(data_dir),
-            "group.initial.rebalance.delay.ms": "0",
-            "offsets.topic.num.partitions": "4",
-        }
-        args = [sys.executable, "-m", "klog.cli.server"]
-        for key, value in overrides.items():
-            args += ["--override", f"{key}={value}"]
-        self.output: list[str] = []
-        self.proc = subprocess.Popen(
-            args,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        ready = threading.Event()
 
-        def pump() -> None:
-            assert self.proc.stdout is not None
-            for line in self.proc.stdout:
-                self.output.append(line)
-                if line.startswith(LISTENING):
-                    ready.set()
-            ready.set()
-
-        threading.Thread(target=pump, daemon=True).start()
-        if not ready.wait(60) or self.proc.poll() is not None:
-            self.stop()
-            raise SystemExit("klog-server did not start:\n" + "".join(self.output[-30:]))
-
-    def create_topic(self, name: str) -> None:
-        """CreateTopics straight to the broker's own port, not through the proxy."""
-        conn = ClientConnection(client_id="capture-fixtures")
-        request = CreateTopicsRequest(
-            topics=[
-                CreateTopicsRequest.CreatableTopic(
-                    name=name, num_partitions=1, replication_factor=1, assignments=[], configs=[]
-                )
-            ],
-            timeout_ms=30000,
-        )
-        with socket.create_connection(self.address) as sock:
-            sock.sendall(conn.send_request(request, 5)[1])
-            while not isinstance(response := conn.next_event(), Response):
-                conn.receive_data(sock.recv(65536))
-        (result,) = response.body.topics
-        if result.error_code:
-            raise SystemExit(f"creating {name}: error {result.error_code} {result.error_message}")
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+def create_topic(broker: Broker, name: str) -> None:
+    """CreateTopics straight to the broker's own port, not through the proxy."""
+    conn = ClientConnection(client_id="capture-fixtures")
+    request = CreateTopicsRequest(
+        topics=[
+            CreateTopicsRequest.CreatableTopic(
+                name=name, num_partitions=1, replication_factor=1, assignments=[], configs=[]
+            )
+        ],
+        timeout_ms=30000,
+    )
+    with socket.create_connection(broker_address(broker)) as sock:
+        sock.sendall(conn.send_request(request, 5)[1])
+        while not isinstance(response := conn.next_event(), Response):
+            conn.receive_data(sock.recv(65536))
+    (result,) = response.body.topics
+    if result.error_code:
+        raise SystemExit(f"creating {name}: error {result.error_code} {result.error_message}")
 
 
 class RecordingProxy:
@@ -454,7 +410,7 @@ def capture_conversation(
 ) -> list[bytes]:
     """Every request payload the client sent, in order (per connection)."""
     topic = f"fixtures-{client}"  # each run has a fresh broker: no collisions
-    broker.create_topic(topic)
+    create_topic(broker, topic)
     proxy.take()
     values = {"{addr}": f"{proxy.host}:{proxy.port}", "{topic}": topic, "{group}": topic}
     for template, stdin, expected in CONVERSATIONS[client]:
@@ -521,8 +477,15 @@ def main() -> None:
     captured = {client: capture_opening(client, args.timeout) for client in clients}
     proxy = RecordingProxy()
     with tempfile.TemporaryDirectory(prefix="capture-fixtures-") as tmp:
-        broker = Broker(Path(tmp) / "data", f"{proxy.host}:{proxy.port}")
-        proxy.start(broker.address)
+        broker = Broker(
+            Path(tmp) / "data",
+            {
+                "advertised.listeners": f"PLAINTEXT://{proxy.host}:{proxy.port}",
+                "group.initial.rebalance.delay.ms": "0",
+                "offsets.topic.num.partitions": "4",
+            },
+        ).start()
+        proxy.start(broker_address(broker))
         try:
             for client in clients:
                 captured[client] += capture_conversation(client, broker, proxy, args.timeout)
